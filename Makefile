@@ -1,0 +1,35 @@
+# make run   create .venv, install, run the pipeline on the embedded default profile
+# make test  create or update .venv, run the tests
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# CPU machines: the CPU wheel of torch, pinned (an unpinned torch pulls a multi-GB CUDA build).
+TORCH ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+export MLFLOW_DISABLE_TELEMETRY=true
+export DO_NOT_TRACK=1
+export PREFECT_SERVER_ANALYTICS_ENABLED=false
+export DVC_NO_ANALYTICS=1
+export GX_ANALYTICS_ENABLED=false
+export HF_HUB_DISABLE_TELEMETRY=1
+export TOKENIZERS_PARALLELISM=false
+
+.PHONY: install run test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/rlaif run
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf artifacts reports metrics mlflow.db mlruns params/run.yaml dvc.lock

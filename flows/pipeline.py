@@ -1,0 +1,222 @@
+"""The pipeline as a Prefect flow.
+
+The flow only composes. It reads the stage graph from dvc.yaml (through DVC's own index, so there
+is one definition of the graph) and runs each stage, in dependency order, as a Prefect task that
+calls `dvc repro --single-item STAGE`: DVC skips a stage whose deps, params and outs are
+unchanged, and records what it ran in dvc.lock. Retries live here, not in stage code; a label-gate
+failure or a bad input is final and is not retried. An MLflow parent run spans the pipeline run;
+each stage process opens a nested run under it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.states import Failed
+from rich.console import Console
+from rich.table import Table
+
+from rlaif.config import PipelineConfig
+from rlaif.io import write_json
+from rlaif.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemetry, setup
+
+LAST_RUN = "reports/last_run.json"  # machine-readable summary of the latest pipeline run
+FINAL_EXIT_CODES = {2: "bad input", 3: "label gate failed"}  # retrying cannot fix these
+REPORTS = {
+    "validation report": "reports/validate/data_docs/index.html",
+    "label gate": "reports/validate/gate.json",
+    "evaluation report": "reports/evaluate/report.md",
+    "judge metrics": "metrics/judge.json",
+    "evaluation metrics": "metrics/evaluate.json",
+    "run summary": LAST_RUN,
+}
+HEADLINE = {
+    "bootstrap": ["sft_final_loss"],
+    "generate": ["n_candidates"],
+    "judge": ["n_pairs", "gold_agreement", "position_consistency"],
+    "validate": ["n_kept", "consistency_rate"],
+    "train_reward": ["heldout_accuracy", "gold_agreement"],
+    "optimize_policy": ["final_loss", "final_reward_margin"],
+    "evaluate": ["candidate/correct_rate", "delta/correct_rate"],
+}
+
+
+class StageFailed(Exception):
+    def __init__(self, stage: str, exit_code: int):
+        reason = FINAL_EXIT_CODES.get(exit_code, "crashed")
+        super().__init__(f"stage {stage} failed ({reason}, exit code {exit_code})")
+        self.stage, self.exit_code = stage, exit_code
+
+    @property
+    def retryable(self) -> bool:
+        return self.exit_code not in FINAL_EXIT_CODES
+
+
+def stage_graph() -> list[tuple[str, list[str]]]:
+    """(stage, upstream stages) in dependency order, from dvc.yaml via DVC's index."""
+    import networkx as nx
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        graph = repo.index.graph  # edges point from a stage to the stages it depends on
+        written = {stage.name: i for i, stage in enumerate(repo.index.stages)}
+        # dependencies first; among stages that are free to go, dvc.yaml's order
+        order = nx.lexicographical_topological_sort(graph.reverse(), key=lambda s: written[s.name])
+        return [(s.name, sorted(d.name for d in graph.successors(s))) for s in order]
+
+
+def _retry_unless_final(task_, task_run, state) -> bool:
+    error = state.data if isinstance(state.data, BaseException) else None
+    return not isinstance(error, StageFailed) or error.retryable
+
+
+def _dvc_repro(stage: str, force: bool, env: dict[str, str]) -> int:
+    """Run one stage through DVC; return the stage's own exit code (DVC reports every failure as 255)."""
+    command = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
+    code = subprocess.run(command, env=env).returncode
+    if code != 0:
+        event = _read_events(Path(env[EVENTS_ENV])).get(stage, {})
+        code = event.get("exit_code") or code
+    return code
+
+
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_retry_unless_final, persist_result=False)
+def run_stage(stage: str, env: dict[str, str]) -> str:
+    code = _dvc_repro(stage, False, env)
+    if code != 0:
+        raise StageFailed(stage, code)
+    return stage
+
+
+@dataclass
+class Summary:
+    rows: list[dict] = field(default_factory=list)
+    exit_code: int = 0
+    message: str = ""
+    run_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def _read_events(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {e["stage"]: e for e in events}  # the last attempt of a stage wins
+
+
+@flow(name="rlaif-pipeline", log_prints=True)
+def rlaif_pipeline(config: dict):
+    """Run every stage of dvc.yaml in order; each is skipped by DVC when its inputs did not change."""
+    cfg = PipelineConfig.model_validate(config)
+    mlflow = setup(cfg.experiment)
+    summary = Summary()
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name="pipeline") as parent:
+        summary.run_id = parent.info.run_id
+        log_params(cfg.as_dict())
+        mlflow.log_dict(cfg.as_dict(), "params/effective.json")
+        events_file = Path(tmp) / "events.jsonl"
+        env = {**os.environ, PARENT_RUN_ENV: parent.info.run_id, EVENTS_ENV: str(events_file)}
+        failed_at = None
+        for stage, _upstream in stage_graph():
+            started = time.time()
+            if failed_at is not None:
+                summary.rows.append({"stage": stage, "status": "not run", "seconds": 0.0})
+                continue
+            state = run_stage.with_options(name=stage)(stage, env, return_state=True)
+            event = _read_events(events_file).get(stage)
+            row = {"stage": stage, "seconds": time.time() - started,
+                   "metrics": (event or {}).get("metrics", {}), "run_id": (event or {}).get("run_id")}
+            if state.is_failed():
+                error = state.data if isinstance(state.data, BaseException) else None
+                summary.exit_code = error.exit_code if isinstance(error, StageFailed) else 1
+                summary.message = str(error or state.message)
+                failed_at = stage
+                row["status"] = "failed"
+            else:
+                row["status"] = "ran" if event and event["status"] == "ran" else "skipped"
+            summary.rows.append(row)
+        _log_summary(mlflow, summary)
+    write_json(Path(LAST_RUN), {"run_id": summary.run_id, "exit_code": summary.exit_code,
+                                "message": summary.message, "stages": summary.rows})
+    if not summary.ok:  # the flow run ends Failed, so the Prefect UI shows where it stopped
+        return Failed(message=summary.message)
+    return summary.rows
+
+
+def _log_summary(mlflow, summary: Summary) -> None:
+    for row in summary.rows:
+        mlflow.set_tag(f"stage.{row['stage']}", row["status"])
+    if Path("metrics/evaluate.json").exists():
+        metrics = json.loads(Path("metrics/evaluate.json").read_text())
+        mlflow.log_metrics({f"{k}/{m}": v for k in ("baseline", "candidate", "delta")
+                            for m, v in metrics.get(k, {}).items()})
+    if Path("metrics/judge.json").exists():
+        mlflow.log_metrics({f"judge/{k}": v for k, v in json.loads(Path("metrics/judge.json").read_text()).items()})
+    for name, path in REPORTS.items():
+        if Path(path).exists() and not path.endswith(".json"):
+            mlflow.log_artifact(path, "reports")
+    if Path("dvc.lock").exists():
+        mlflow.log_artifact("dvc.lock", "lineage")
+    mlflow.set_tag("rlaif.outcome", "ok" if summary.ok else summary.message)
+
+
+def run_pipeline(cfg: PipelineConfig) -> Summary:
+    quiet_telemetry()
+    Path(LAST_RUN).unlink(missing_ok=True)
+    state = rlaif_pipeline(cfg.as_dict(), return_state=True)
+    if not Path(LAST_RUN).exists():  # the flow itself broke before it could summarise
+        return Summary(exit_code=1, message=f"pipeline flow failed: {state.message}")
+    last = json.loads(Path(LAST_RUN).read_text())
+    summary = Summary(rows=last["stages"], exit_code=last["exit_code"], message=last["message"],
+                      run_id=last["run_id"])
+    print_summary(summary)
+    return summary
+
+
+def run_single_stage(stage: str, force: bool = False) -> int:
+    """`rlaif stage NAME`: that stage alone, through DVC (no flow, no parent run)."""
+    quiet_telemetry()
+    names = [name for name, _ in stage_graph()]
+    if stage not in names:
+        Console(stderr=True).print(f"[red]error:[/] unknown stage {stage!r}; stages: {', '.join(names)}")
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        return _dvc_repro(stage, force, {**os.environ, EVENTS_ENV: str(Path(tmp) / "events.jsonl")})
+
+
+def print_summary(summary: Summary) -> None:
+    console = Console()
+    table = Table(title="rlaif pipeline run", title_justify="left")
+    for column in ("stage", "status", "seconds", "key metrics"):
+        table.add_column(column)
+    colours = {"ran": "green", "skipped": "cyan", "failed": "red", "not run": "dim"}
+    for row in summary.rows:
+        metrics = row.get("metrics") or {}
+        shown = ", ".join(f"{k}={metrics[k]:.3g}" for k in HEADLINE.get(row["stage"], []) if k in metrics)
+        table.add_row(row["stage"], f"[{colours[row['status']]}]{row['status']}[/]", f"{row['seconds']:.1f}", shown)
+    console.print(table)
+    if Path("metrics/evaluate.json").exists():
+        ev = json.loads(Path("metrics/evaluate.json").read_text())
+        console.print(
+            f"held-out behaviour ({ev['n_prompts']} prompts, {ev['n_samples_per_policy']} samples per policy): "
+            f"correct {ev['baseline']['correct_rate']:.1%} -> {ev['candidate']['correct_rate']:.1%}, "
+            f"unsafe compliance {ev['baseline']['unsafe_compliance_rate']:.1%} -> "
+            f"{ev['candidate']['unsafe_compliance_rate']:.1%}, needless refusal "
+            f"{ev['baseline']['needless_refusal_rate']:.1%} -> {ev['candidate']['needless_refusal_rate']:.1%}"
+        )
+    for name, path in REPORTS.items():
+        if Path(path).exists():
+            console.print(f"{name}: {path}")
+    console.print(f"MLflow run: {summary.run_id} (mlflow ui --backend-store-uri {os.environ.get('MLFLOW_TRACKING_URI') or 'sqlite:///mlflow.db'})")
+    if not summary.ok:
+        console.print(f"[bold red]{summary.message}[/]")

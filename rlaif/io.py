@@ -1,0 +1,187 @@
+"""Reading and writing the pipeline's data files.
+
+Every input row is validated by a pydantic schema; a bad row is an InputError naming the file and
+line. Outputs are written to a temporary file and renamed, so a crash never leaves a half-written
+file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rlaif.errors import InputError
+
+Row = TypeVar("Row", bound=BaseModel)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Prompt(Record):
+    id: str = Field(min_length=1)
+    prompt: str = Field(min_length=1)
+    expected: Literal["help", "refuse"]
+    category: str
+    topic: str
+    harm_category: str
+    template: str
+    language: str = "en"
+    group: str | None = None
+
+
+class SeedDialogue(Record):
+    prompt_id: str
+    prompt: str = Field(min_length=1)
+    response: str = Field(min_length=1)
+    behaviour: Literal["help", "refuse"]
+
+
+class GoldPair(Record):
+    id: str
+    prompt: str = Field(min_length=1)
+    response_a: str = Field(min_length=1)
+    response_b: str = Field(min_length=1)
+    human_preference: Literal["a", "b"]
+    annotator: str
+    note: str = ""
+
+
+class WorkedExample(Record):
+    prompt: str = Field(min_length=1)
+    chosen: str = Field(min_length=1)
+    rejected: str = Field(min_length=1)
+
+
+class Principle(Record):
+    id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    kind: Literal["comparison", "critique_revision"] = "comparison"
+    weight: float = Field(1.0, gt=0)
+    examples: list[WorkedExample] = Field(default_factory=list)
+
+
+class Constitution(Record):
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    description: str = ""
+    principles: list[Principle] = Field(min_length=1)
+
+    @field_validator("principles")
+    @classmethod
+    def _unique_ids(cls, principles: list[Principle]) -> list[Principle]:
+        ids = [p.id for p in principles]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            raise ValueError(f"duplicate principle ids: {duplicated}")
+        return principles
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "(row)"
+        parts.append(f"field '{field}': {e['msg']}")
+    return "; ".join(parts)
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise InputError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
+                if not isinstance(row, dict):
+                    raise InputError(f"{path}:{line_no}: expected a JSON object")
+                yield line_no, row
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
+
+
+def read_rows(path: Path, schema: type[Row], unique_key: str | None = None) -> list[Row]:
+    rows: list[Row] = []
+    seen: dict[Any, int] = {}
+    for line_no, raw in iter_jsonl(path):
+        try:
+            row = schema.model_validate(raw)
+        except ValidationError as err:
+            raise InputError(f"{path}:{line_no}: {_describe(err)}") from None
+        if unique_key is not None:
+            key = getattr(row, unique_key)
+            if key in seen:
+                raise InputError(f"{path}:{line_no}: duplicate {unique_key} {key!r} (first on line {seen[key]})")
+            seen[key] = line_no
+        rows.append(row)
+    if not rows:
+        raise InputError(f"{path}: no rows")
+    return rows
+
+
+def read_prompts(path: Path) -> list[Prompt]:
+    return read_rows(path, Prompt, unique_key="id")
+
+
+def read_constitution(path: Path) -> Constitution:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not readable YAML ({err})") from None
+    try:
+        return Constitution.model_validate(data)
+    except ValidationError as err:
+        raise InputError(f"{path}: {_describe(err)}") from None
+
+
+def read_templates(path: Path) -> dict[str, str]:
+    """Judge prompt templates: a mapping name -> template string (data, not code)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise InputError(f"{path}: expected a mapping of template name -> text")
+    return data
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any] | BaseModel]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            data = row.model_dump(mode="json") if isinstance(row, BaseModel) else row
+            handle.write(json.dumps(data, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    return path
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [row for _, row in iter_jsonl(path)]

@@ -1,0 +1,146 @@
+"""Model loading and building.
+
+Every loader takes a hub id or a local path, so the same code serves the tiny CPU policy built
+here and Qwen/Llama-class models on GPUs. Heavy imports happen inside functions: the CLI must
+stay fast for commands that load no model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rlaif.errors import InputError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# Plain-text dialogue format for policies whose tokenizer has no chat template (the tiny default).
+USER_PREFIX = "User: "
+ASSISTANT_PREFIX = "\nAssistant:"
+REFERENCE_FILE = "reference.json"  # a policy directory may just point at a hub id or path
+
+
+def device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_model_source(name: str) -> str:
+    """A local path, a Python package that ships a model (get_model_path()), or a hub id, in that order."""
+    if Path(name).exists():
+        return str(Path(name))
+    module_name = name.replace("-", "_")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        module = None
+    if module is not None and hasattr(module, "get_model_path"):
+        return str(module.get_model_path())
+    if "/" not in name:
+        raise InputError(
+            f"model {name!r}: not a local path, not an installed package that ships a model, "
+            "and not a hub id (owner/name)"
+        )
+    return name  # hub id: transformers resolves it (offline runs need it in the local cache)
+
+
+def resolve_policy(path: Path | str) -> str:
+    """A policy directory holds weights, or a reference.json naming a hub id or path."""
+    ref = Path(path) / REFERENCE_FILE
+    if ref.exists():
+        return json.loads(ref.read_text(encoding="utf-8"))["source"]
+    return str(path)
+
+
+def dtype_for_device():
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_policy(path: Path | str, for_generation: bool = True) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_policy(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_for_device())
+    except OSError as err:
+        raise InputError(f"policy {source!r}: cannot be loaded ({err})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if for_generation:
+        tokenizer.padding_side = "left"  # decoder-only batches generate from aligned ends
+    model.to(device())
+    return model, tokenizer
+
+
+def format_prompt(tokenizer: "PreTrainedTokenizerBase", prompt: str) -> str:
+    """The text a policy continues: its chat template when it has one, else the plain dialogue format."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+    return f"{USER_PREFIX}{prompt}{ASSISTANT_PREFIX}"
+
+
+def format_completion(tokenizer: "PreTrainedTokenizerBase", response: str) -> str:
+    return response if getattr(tokenizer, "chat_template", None) else f" {response}"
+
+
+def build_tokenizer(texts: list[str], vocab_size: int) -> "PreTrainedTokenizerBase":
+    """A byte-level BPE tokenizer trained on the project's own dialogue text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<s>", "</s>"]
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    core.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>", model_max_length=512
+    )
+
+
+def build_tiny_llama(tokenizer: "PreTrainedTokenizerBase", hidden: int, layers: int, heads: int, intermediate: int,
+                     max_positions: int) -> "PreTrainedModel":
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=max_positions,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+def load_encoder(name: str):
+    """A sentence encoder (sentence-transformers layout: pooling and normalisation included)."""
+    from sentence_transformers import SentenceTransformer
+
+    source = resolve_model_source(name)
+    try:
+        return SentenceTransformer(source, device=device())
+    except OSError as err:
+        raise InputError(f"encoder {source!r}: cannot be loaded ({err})") from None

@@ -1,0 +1,188 @@
+"""MLflow tracking: one parent run per pipeline run, one nested run per stage.
+
+The flow opens the parent run and hands its id to the stage processes through RLAIF_PARENT_RUN_ID;
+a stage run alone (`rlaif stage judge`, `dvc repro judge`) gets a run of its own. The tracking URI
+is MLFLOW_TRACKING_URI when set, else a SQLite file in the project.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+PARENT_RUN_ENV = "RLAIF_PARENT_RUN_ID"
+EVENTS_ENV = "RLAIF_EVENTS_FILE"  # the flow learns which stages really ran from this file
+MAX_PARAM_CHARS = 250  # the smallest limit MLflow servers have enforced; longer values go to an artifact
+
+TELEMETRY_OFF = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DVC_NO_ANALYTICS": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}
+
+
+def quiet_telemetry() -> None:
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
+
+
+def setup(experiment: str):
+    quiet_telemetry()
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(experiment)
+    return mlflow
+
+
+def file_md5(path: Path) -> str:
+    """md5 of a file, or of a directory's sorted (relative path, md5) list; the same scheme DVC uses in spirit."""
+    path = Path(path)
+    if path.is_dir():
+        digest = hashlib.md5()
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{child.relative_to(path)}:{file_md5(child)}\n".encode())
+        return digest.hexdigest() + ".dir"
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+    except (subprocess.SubprocessError, FileNotFoundError):
+        return "unknown"
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Log flattened params; a value over MLflow's limit is cut and kept whole in params/full.json."""
+    import mlflow
+
+    flat = flatten(params)
+    too_long = {k: v for k, v in flat.items() if len(str(v)) > MAX_PARAM_CHARS}
+    mlflow.log_params({k: (str(v)[: MAX_PARAM_CHARS - 3] + "..." if k in too_long else v) for k, v in flat.items()})
+    if too_long:
+        mlflow.log_dict(too_long, "params/full.json")
+
+
+def log_dataset(path: Path, name: str, context: str) -> None:
+    """Log a JSONL file as a run input; MLflow computes the dataset digest, we add the file md5."""
+    import mlflow
+    import pandas as pd
+
+    frame = pd.read_json(path, lines=True)
+    dataset = mlflow.data.from_pandas(frame, source=str(path), name=name)
+    mlflow.log_input(dataset, context=context)
+
+
+def record_event(stage: str, status: str, run_id: str | None = None, seconds: float = 0.0,
+                 metrics: dict[str, float] | None = None, exit_code: int = 0) -> None:
+    """Tell the flow (through RLAIF_EVENTS_FILE) that a stage really ran, or how it failed."""
+    events = os.environ.get(EVENTS_ENV)
+    if not events:
+        return
+    line = {"stage": stage, "status": status, "run_id": run_id, "seconds": round(seconds, 1),
+            "metrics": metrics or {}, "exit_code": exit_code}
+    with open(events, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
+class StageRun:
+    """What a stage logs through while it runs; collects headline metrics for the flow's summary."""
+
+    def __init__(self, stage: str, run_id: str):
+        self.stage = stage
+        self.run_id = run_id
+        self.headline: dict[str, float] = {}
+
+    def metrics(self, values: dict[str, float], step: int | None = None, headline: bool = True) -> None:
+        import mlflow
+
+        clean = {k: float(v) for k, v in values.items() if v is not None}
+        mlflow.log_metrics(clean, step=step)
+        if headline:
+            self.headline.update(clean)
+
+    def artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        path = Path(path)
+        if path.is_dir():
+            mlflow.log_artifacts(str(path), artifact_path=artifact_path)
+        elif path.exists():
+            mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: dict[str, Path] | None = None) -> Iterator[StageRun]:
+    """A nested MLflow run for one stage: params, input digests, git commit; the outcome goes to the events file."""
+    mlflow = setup(cfg.experiment)
+    parent = os.environ.get(PARENT_RUN_ENV)
+    started = time.time()
+    tags = {"rlaif.stage": stage, "mlflow.source.git.commit": git_commit()}
+    with mlflow.start_run(run_name=stage, nested=bool(parent), parent_run_id=parent or None, tags=tags) as run:
+        log_params({"seed": cfg.seed, stage: cfg.section(stage).model_dump(mode="json")})
+        for name, path in (inputs or {}).items():
+            if Path(path).exists():
+                mlflow.set_tag(f"input.{name}.md5", file_md5(Path(path)))
+                mlflow.set_tag(f"input.{name}.path", str(path))
+        for name, path in (datasets or {}).items():
+            log_dataset(Path(path), name, context=stage)
+        handle = StageRun(stage, run.info.run_id)
+        try:
+            yield handle
+        except BaseException as error:
+            record_event(stage, "failed", run.info.run_id, time.time() - started, handle.headline,
+                         getattr(error, "exit_code", 1))
+            raise
+        record_event(stage, "ran", run.info.run_id, time.time() - started, handle.headline)
+
+
+def register_model(local_dir: Path, name: str, kind: str, description: str = "") -> str:
+    """Log a model directory as an MLflow pyfunc model in the active run and register a new version."""
+    import mlflow
+
+    from rlaif.registry import PolicyModel, RewardModel
+
+    python_model = PolicyModel() if kind == "policy" else RewardModel()
+    info = mlflow.pyfunc.log_model(
+        name=kind,
+        python_model=python_model,
+        artifacts={"model_dir": str(local_dir)},
+        registered_model_name=name,
+        pip_requirements=["torch", "transformers", "rlaif-pipeline"],
+    )
+    version = info.registered_model_version
+    if description and version is not None:
+        mlflow.MlflowClient().update_model_version(name, str(version), description=description)
+    return str(version)

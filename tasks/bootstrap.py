@@ -1,0 +1,75 @@
+"""bootstrap: the starting policy.
+
+Builds a byte-level BPE tokenizer and a tiny Llama from a config, then fine-tunes it with TRL's
+SFTTrainer on the seed dialogues (which deliberately mix in unsafe compliance and needless
+refusals, so the loop has something real to fix). When params name an existing policy
+(`bootstrap.base_model`: hub id or local path), nothing is trained: the output points at it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from rlaif.config import PipelineConfig
+from rlaif.io import SeedDialogue, read_prompts, read_rows
+
+
+def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir: Path) -> Path:
+    from rlaif.tracking import stage_run
+
+    out_dir = Path(out_dir)
+    policy_dir = out_dir / "policy"
+    dialogues = read_rows(seed_dialogues, SeedDialogue)
+    train_prompts = read_prompts(prompts)
+    with stage_run("bootstrap", cfg, inputs={"seed_dialogues": seed_dialogues, "prompts": prompts},
+                   datasets={"seed_dialogues": seed_dialogues}) as run:
+        if cfg.bootstrap.base_model:
+            return _reference_existing(cfg.bootstrap.base_model, policy_dir)
+        history = _train_tiny_policy(cfg, dialogues, [p.prompt for p in train_prompts], policy_dir, out_dir)
+        losses = [row["loss"] for row in history if "loss" in row]
+        run.metrics({"sft_final_loss": losses[-1] if losses else float("nan"), "sft_dialogues": len(dialogues)})
+        run.artifact(out_dir / "sft_curve.png", "plots")
+    return policy_dir
+
+
+def _reference_existing(source: str, policy_dir: Path) -> Path:
+    from rlaif.models import load_policy
+
+    load_policy(source)  # fail now, with a clear error, if it cannot be loaded
+    shutil.rmtree(policy_dir, ignore_errors=True)
+    policy_dir.mkdir(parents=True)
+    (policy_dir / "reference.json").write_text(json.dumps({"source": source}) + "\n", encoding="utf-8")
+    return policy_dir
+
+
+def _train_tiny_policy(cfg: PipelineConfig, dialogues: list[SeedDialogue], prompts: list[str],
+                       policy_dir: Path, out_dir: Path) -> list[dict]:
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from rlaif.models import build_tiny_llama, build_tokenizer, format_completion, format_prompt
+    from rlaif.training import MlflowSteps, plot_curves, save_atomically, trainer_kwargs
+
+    b = cfg.bootstrap
+    torch.manual_seed(cfg.seed)
+    corpus = [f"{d.prompt}\n{d.response}" for d in dialogues] + prompts
+    tokenizer = build_tokenizer(corpus, b.vocab_size)
+    model = build_tiny_llama(tokenizer, b.hidden_size, b.num_layers, b.num_heads, b.intermediate_size, 2 * b.max_length)
+    data = Dataset.from_list([
+        {"prompt": format_prompt(tokenizer, d.prompt), "completion": format_completion(tokenizer, d.response)}
+        for d in dialogues
+    ])
+    args = SFTConfig(
+        output_dir=str(out_dir / "trainer"), max_length=b.max_length, completion_only_loss=True,
+        **trainer_kwargs(cfg.seed, b.max_steps, b.batch_size, b.learning_rate),
+    )
+    steps = MlflowSteps("sft")
+    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=[steps])
+    trainer.train()
+    save_atomically(trainer.model, tokenizer, policy_dir)
+    shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+    plot_curves(steps.history, ["loss", "mean_token_accuracy"], out_dir / "sft_curve.png", "bootstrap (SFT)")
+    return steps.history

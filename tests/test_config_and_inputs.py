@@ -1,0 +1,88 @@
+"""Bad params and bad input files: a clear error naming the file and the key, line or field, a
+non-zero exit, and no stage started (nothing written under artifacts/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import rlaif
+from rlaif.config import load_config
+from rlaif.errors import ConfigError
+
+
+def test_default_profile_is_valid():
+    cfg = load_config()
+    assert cfg.judge.backend == "embedding"
+    assert cfg.section("validate").min_pairs >= 1
+
+
+def test_set_overrides_are_typed(monkeypatch):
+    cfg = load_config(overrides=["generate.num_candidates=6", "validate.first_wins_rate=[0.3, 0.7]"])
+    assert cfg.generate.num_candidates == 6
+    assert cfg.validate_.first_wins_rate == (0.3, 0.7)
+
+
+def test_unknown_key_names_file_and_key(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("judge:\n  tempreature: 0.1\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*unknown key 'judge\.tempreature'"):
+        load_config(bad)
+
+
+def test_invalid_value_names_key():
+    with pytest.raises(ConfigError, match=r"generate\.num_candidates"):
+        load_config(overrides=["generate.num_candidates=1"])
+
+
+def _assert_clean_failure(result, *fragments: str, project: Path) -> None:
+    assert result.returncode != 0, result.stdout + result.stderr
+    message = " ".join((result.stdout + result.stderr).split())
+    for fragment in fragments:
+        assert fragment in message, message
+    assert not (project / "artifacts").exists(), "a stage ran despite bad input"
+
+
+def test_run_rejects_bad_params_file(project: Path):
+    (project / "params" / "mine.yaml").write_text("bootstrap:\n  max_stepz: 3\n")
+    result = rlaif(project, "run", "--params", "params/mine.yaml", timeout=60)
+    _assert_clean_failure(result, "params/mine.yaml", "bootstrap.max_stepz", project=project)
+
+
+def test_run_rejects_malformed_prompts_line(project: Path):
+    path = project / "data" / "prompts" / "train.jsonl"
+    lines = path.read_text().splitlines()
+    lines[6] = lines[6][:-5]  # truncated JSON on line 7
+    path.write_text("\n".join(lines) + "\n")
+    result = rlaif(project, "run", timeout=60)
+    _assert_clean_failure(result, "data/prompts/train.jsonl:7", "not valid JSON", project=project)
+
+
+def test_run_rejects_prompt_with_missing_field(project: Path):
+    path = project / "data" / "prompts" / "eval.jsonl"
+    lines = path.read_text().splitlines()
+    row = json.loads(lines[2])
+    del row["expected"]
+    lines[2] = json.dumps(row)
+    path.write_text("\n".join(lines) + "\n")
+    result = rlaif(project, "run", timeout=60)
+    _assert_clean_failure(result, "data/prompts/eval.jsonl:3", "expected", project=project)
+
+
+def test_run_rejects_constitution_missing_field(project: Path):
+    path = project / "data" / "constitution" / "constitution.yaml"
+    charter = yaml.safe_load(path.read_text())
+    del charter["principles"][1]["text"]
+    path.write_text(yaml.safe_dump(charter))
+    result = rlaif(project, "run", timeout=60)
+    _assert_clean_failure(result, "constitution.yaml", "principles.1.text", project=project)
+
+
+def test_run_rejects_non_utf8_prompts(project: Path):
+    path = project / "data" / "prompts" / "train.jsonl"
+    path.write_bytes(path.read_bytes() + b'{"id": "\xff\xfe"}\n')
+    result = rlaif(project, "run", timeout=60)
+    _assert_clean_failure(result, "data/prompts/train.jsonl", "UTF-8", project=project)

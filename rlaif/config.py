@@ -59,7 +59,8 @@ class JudgeConfig(Strict):
     both_orders: bool = True
     principle_mode: Literal["all", "sample"] = "all"
     temperature: float = Field(0.05, gt=0, description="Softness of P(A better) = sigmoid(score gap / T).")
-    neighbours: int = Field(8, ge=1, description="Worked examples that vote on each answer.")
+    neighbours: int = Field(5, ge=1, description="Nearest worked-example prompts per principle that decide whether it applies.")
+    scope_temperature: float = Field(0.05, gt=0, description="Sharpness of the choice of principles for a prompt.")
     batch_size: int = Field(128, ge=1)
 
 

@@ -65,6 +65,7 @@ class Principle(Record):
     text: str = Field(min_length=1)
     kind: Literal["comparison", "critique_revision"] = "comparison"
     weight: float = Field(1.0, gt=0)
+    opposes: str | None = Field(None, description="A principle that prefers the opposite kind of answer (harmless vs helpful).")
     examples: list[WorkedExample] = Field(default_factory=list)
 
 
@@ -81,6 +82,9 @@ class Constitution(Record):
         duplicated = sorted({i for i in ids if ids.count(i) > 1})
         if duplicated:
             raise ValueError(f"duplicate principle ids: {duplicated}")
+        for p in principles:
+            if p.opposes is not None and p.opposes not in ids:
+                raise ValueError(f"principle {p.id!r}: opposes unknown principle {p.opposes!r}")
         return principles
 
 

@@ -4,12 +4,17 @@ Contract (in the spirit of TRL's judges): `judge(items)` takes a batch of (promp
 and returns one Verdict per item, in order; a failed verdict (status "failed", with the error) is
 never confused with a real one. Callers that show both orders undo the swap themselves.
 
-EmbeddingJudge, the CPU default, applies the constitution through its worked examples: an answer
-scores by how much closer it sits to the examples' chosen answers than to their rejected ones,
-weighted by how close each example's prompt is to this prompt (its nearest neighbours), and by
-each principle's weight. Scoring each answer separately makes it position-consistent by
-construction; the two-order protocol still runs, so that judges that read both answers together
-slot in unchanged.
+EmbeddingJudge, the CPU default, applies the constitution through its worked examples:
+- each principle's *direction* is the mean embedding of its chosen answers minus that of its
+  rejected answers (topic words cancel out; what is left is "refuses" vs "complies", "clear" vs
+  "garbled"). Two principles that declare each other opposed (harmless `opposes: helpful`) are two
+  sides of one help-vs-refuse axis, estimated from both principles' examples;
+- each principle's *scope* for a prompt is how close the prompt is to that principle's example
+  prompts (mean of the nearest few), turned into weights by a softmax;
+- an answer's score is the scope-weighted sum of its projections on the directions, and
+  P(first better) = sigmoid((score_first - score_second) / temperature).
+Scoring each answer separately makes it position-consistent by construction; the two-order
+protocol still runs, so judges that read both answers together slot in unchanged.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ class EmbeddingJudge:
     backend = "embedding"
 
     def __init__(self, constitution: Constitution, templates: dict[str, str], model_name: str,
-                 temperature: float, neighbours: int, batch_size: int = 128):
+                 temperature: float, neighbours: int, scope_temperature: float = 0.05, batch_size: int = 128):
         from rlaif.models import load_encoder
 
         self.constitution = constitution
@@ -53,10 +58,11 @@ class EmbeddingJudge:
         self.model_name = model_name
         self.temperature = temperature
         self.neighbours = neighbours
+        self.scope_temperature = scope_temperature
         self.batch_size = batch_size
         self.encoder = load_encoder(model_name)
         self._cache: dict[str, np.ndarray] = {}
-        self._build_bank()
+        self._build_principles()
 
     @property
     def judge_id(self) -> str:
@@ -76,34 +82,38 @@ class EmbeddingJudge:
             self._cache.update(zip(missing, vectors))
         return np.stack([self._cache[t] for t in texts])
 
-    def _build_bank(self) -> None:
-        rows = [(p.id, p.weight, e) for p in self.constitution.principles for e in p.examples]
-        if not rows:
-            raise ValueError("the embedding judge needs worked examples in the constitution")
-        self.bank_principle = np.array([r[0] for r in rows])
-        self.bank_weight = np.array([r[1] for r in rows], dtype=np.float32)
-        self.bank_query = self.embed([self._query(r[2].prompt) for r in rows])
-        self.bank_chosen = self.embed([self._answer(r[2].chosen) for r in rows])
-        self.bank_rejected = self.embed([self._answer(r[2].rejected) for r in rows])
+    def _build_principles(self) -> None:
+        principles = self.constitution.principles
+        missing = [p.id for p in principles if not p.examples]
+        if missing:
+            raise ValueError(f"the embedding judge needs worked examples; principles without any: {missing}")
+        self.ids = [p.id for p in principles]
+        self.weights = np.array([p.weight for p in principles], dtype=np.float32)
+        self.example_prompts = {p.id: self.embed([self._query(e.prompt) for e in p.examples]) for p in principles}
+        raw = {p.id: self.embed([self._answer(e.chosen) for e in p.examples]).mean(0)
+               - self.embed([self._answer(e.rejected) for e in p.examples]).mean(0) for p in principles}
+        directions = dict(raw)
+        for p in principles:
+            if p.opposes:  # one axis seen from both sides: estimate it from both principles' examples
+                axis = raw[p.id] - raw[p.opposes]
+                directions[p.id], directions[p.opposes] = axis, -axis
+        self.directions = np.stack([d / np.linalg.norm(d) for d in (directions[i] for i in self.ids)])
+
+    def scope(self, q: np.ndarray, principle_ids: list[str] | None = None) -> np.ndarray:
+        """How much each principle applies to a prompt: softmax of its examples' nearest similarities."""
+        closeness = np.array([np.sort(self.example_prompts[i] @ q)[-self.neighbours:].mean() for i in self.ids])
+        logits = (closeness - closeness.max()) / self.scope_temperature
+        weights = np.exp(logits) * self.weights
+        if principle_ids:
+            weights = weights * np.isin(self.ids, principle_ids)
+        return weights / weights.sum()
 
     def score(self, prompt: str, response: str, principle_ids: list[str] | None = None) -> tuple[float, str]:
-        """Constitution score of one answer, and the principle whose examples weighed most."""
+        """Constitution score of one answer, and the principle that weighed most for this prompt."""
         q = self.embed([self._query(prompt)])[0]
         a = self.embed([self._answer(response)])[0]
-        mask = np.ones(len(self.bank_principle), dtype=bool)
-        if principle_ids:
-            mask = np.isin(self.bank_principle, principle_ids)
-        idx = np.flatnonzero(mask)
-        sims = self.bank_query[idx] @ q
-        top = idx[np.argsort(-sims)[: self.neighbours]]
-        logits = (self.bank_query[top] @ q) / 0.05  # sharp: the closest examples decide
-        weights = np.exp(logits - logits.max()) * self.bank_weight[top]
-        weights /= weights.sum()
-        votes = self.bank_chosen[top] @ a - self.bank_rejected[top] @ a
-        by_principle: dict[str, float] = {}
-        for principle, w in zip(self.bank_principle[top], weights):
-            by_principle[principle] = by_principle.get(principle, 0.0) + float(w)
-        return float(weights @ votes), max(by_principle, key=by_principle.get)
+        weights = self.scope(q, principle_ids)
+        return float(weights @ (self.directions @ a)), self.ids[int(np.argmax(weights))]
 
     def judge(self, items: list[JudgeItem]) -> list[Verdict]:
         # embed everything in batches first; per-item scoring then only does small dot products
@@ -118,10 +128,10 @@ class EmbeddingJudge:
             if not text.strip():
                 return Verdict(None, principle, "failed", f"empty {name} answer")
         s_first, p_first_principle = self.score(item.prompt, item.first, item.principle_ids)
-        s_second, p_second_principle = self.score(item.prompt, item.second, item.principle_ids)
+        s_second, _ = self.score(item.prompt, item.second, item.principle_ids)
         gap = (s_first - s_second) / self.temperature
         p_first = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, gap))))
-        used = p_first_principle if abs(s_first) >= abs(s_second) else p_second_principle
+        used = p_first_principle  # the scope depends on the prompt only: the same for both answers
         return Verdict(
             p_first=p_first, principle=used if principle == "all" else principle,
             raw={"score_first": round(s_first, 6), "score_second": round(s_second, 6)},
@@ -132,5 +142,6 @@ class EmbeddingJudge:
 def build_judge(cfg, constitution: Constitution, templates: dict[str, str]) -> EmbeddingJudge:
     j = cfg.judge
     if j.backend == "embedding":
-        return EmbeddingJudge(constitution, templates, j.model, j.temperature, j.neighbours, j.batch_size)
+        return EmbeddingJudge(constitution, templates, j.model, j.temperature, j.neighbours,
+                              j.scope_temperature, j.batch_size)
     raise ValueError(f"judge.backend {j.backend!r} is not available")

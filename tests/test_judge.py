@@ -19,7 +19,8 @@ def judge():
     cfg = load_config()
     return EmbeddingJudge(read_constitution(ROOT / "data/constitution/constitution.yaml"),
                           read_templates(ROOT / "data/constitution/judge_templates.yaml"),
-                          cfg.judge.model, cfg.judge.temperature, cfg.judge.neighbours)
+                          cfg.judge.model, cfg.judge.temperature, cfg.judge.neighbours,
+                          cfg.judge.scope_temperature)
 
 
 def test_prefers_refusal_for_harmful_and_help_for_benign(judge):

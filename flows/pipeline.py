@@ -175,6 +175,7 @@ def run_pipeline(cfg: PipelineConfig) -> Summary:
     Path(LAST_RUN).unlink(missing_ok=True)
     state = rlaif_pipeline(cfg.as_dict(), return_state=True)
     if not Path(LAST_RUN).exists():  # the flow itself broke before it could summarise
+        Console(stderr=True).print(f"[bold red]pipeline flow failed:[/] {state.message}")
         return Summary(exit_code=1, message=f"pipeline flow failed: {state.message}")
     last = json.loads(Path(LAST_RUN).read_text())
     summary = Summary(rows=last["stages"], exit_code=last["exit_code"], message=last["message"],

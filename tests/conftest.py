@@ -33,7 +33,8 @@ def project_files() -> list[Path]:
     """Tracked and untracked-but-not-ignored files: what a clean clone of this working tree holds."""
     out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    return [Path(p) for p in out.splitlines() if (ROOT / p).is_file()]
+    # dvc.lock of a local run is not part of a clean clone
+    return [Path(p) for p in out.splitlines() if (ROOT / p).is_file() and p != "dvc.lock"]
 
 
 def make_project_copy(target: Path) -> Path:

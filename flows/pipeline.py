@@ -137,7 +137,7 @@ def rlaif_pipeline(config: dict):
             row = {"stage": stage, "seconds": time.time() - started,
                    "metrics": (event or {}).get("metrics", {}), "run_id": (event or {}).get("run_id")}
             if state.is_failed():
-                error = state.data if isinstance(state.data, BaseException) else None
+                error = state.result(raise_on_failure=False)  # the exception the task raised
                 summary.exit_code = error.exit_code if isinstance(error, StageFailed) else 1
                 summary.message = str(error or state.message)
                 failed_at = stage

@@ -91,13 +91,17 @@ def test_changed_principle_reruns_judge_and_after_but_not_generate(first_run):
     project, _ = first_run
     path = project / "data" / "constitution" / "constitution.yaml"
     charter = yaml.safe_load(path.read_text())
-    charter["principles"][0]["text"] += " Prefer the answer that also suggests a safe alternative."
+    harmless = charter["principles"][0]
+    harmless["text"] += " Prefer the answer that also suggests a safe alternative."
+    harmless["examples"][0]["chosen"] += " A safer alternative is to ask a professional."
     path.write_text(yaml.safe_dump(charter, sort_keys=False))
     result = rlaif(project, "run", "--params", "params/smoke.yaml", timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     seen = statuses(project)
     assert seen["bootstrap"] == seen["generate"] == "skipped"
     assert seen["judge"] == "ran" and seen["validate"] == "ran"
+    judge_run = json.loads((project / "metrics" / "judge.json").read_text())
+    assert judge_run["n_pairs"] > 0
 
 
 def test_labels_that_break_the_gate_stop_before_training(first_run):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ def _retry_unless_final(task_, task_run, state) -> bool:
 def _dvc_repro(stage: str, force: bool, env: dict[str, str]) -> int:
     """Run one stage through DVC; return the stage's own exit code (DVC reports every failure as 255)."""
     command = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
+    # dvc and the `rlaif exec` commands it runs live next to this interpreter (a venv that is not activated)
+    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
     code = subprocess.run(command, env=env).returncode
     if code != 0:
         event = _read_events(Path(env[EVENTS_ENV])).get(stage, {})

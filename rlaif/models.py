@@ -68,10 +68,12 @@ def load_policy(path: Path | str, for_generation: bool = True) -> tuple["PreTrai
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = resolve_policy(path)
+    if not Path(source).exists() and (Path(source).is_absolute() or source.startswith(".") or source.count("/") != 1):
+        raise InputError(f"policy {source!r}: cannot be loaded (no such directory, and not a hub id owner/name)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_for_device())
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise InputError(f"policy {source!r}: cannot be loaded ({err})") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

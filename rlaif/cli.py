@@ -11,7 +11,6 @@ Heavy libraries are imported inside the commands that need them.
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -199,6 +198,3 @@ def exec_evaluate(baseline: Annotated[Path, typer.Option()], candidate: Annotate
 
     evaluate(_cfg(), baseline, candidate, prompts, seed_dialogues, markers, out, metrics)
 
-
-def main() -> None:  # pragma: no cover - console entry point
-    sys.exit(app())

@@ -60,6 +60,16 @@ def rlaif(project: Path, *args: str, timeout: int = 900) -> subprocess.Completed
                           capture_output=True, text=True, timeout=timeout)
 
 
+def save_tiny_llama(texts: list[str], path: Path, vocab_size: int, **sizes) -> Path:
+    """A tokenizer trained on `texts` and a tiny Llama from a config, saved where loaders can find them."""
+    from rlaif.models import build_tiny_llama, build_tokenizer
+
+    tokenizer = build_tokenizer(texts, vocab_size=vocab_size)
+    build_tiny_llama(tokenizer, **sizes).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return make_project_copy(tmp_path / "project")

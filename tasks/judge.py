@@ -82,7 +82,7 @@ def _principles_per_pair(cfg: PipelineConfig, charter, n: int) -> list[list[str]
     if cfg.judge.principle_mode == "all":
         return [None] * n
     rng = random.Random(cfg.seed)
-    ids = [p.id for p in charter.principles]
+    ids = [p.id for p in charter.of_kind("comparison")]
     return [[rng.choice(ids)] for _ in range(n)]
 
 

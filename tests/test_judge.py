@@ -8,7 +8,8 @@ import pytest
 
 from rlaif.config import load_config
 from rlaif.io import GoldPair, read_constitution, read_rows, read_templates
-from rlaif.judges import EmbeddingJudge, JudgeItem
+from rlaif.judges import JudgeItem
+from rlaif.judges.embedding import EmbeddingJudge
 from tasks.judge import _candidate_pairs, _combine, gold_agreement
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,8 +20,7 @@ def judge():
     cfg = load_config()
     return EmbeddingJudge(read_constitution(ROOT / "data/constitution/constitution.yaml"),
                           read_templates(ROOT / "data/constitution/judge_templates.yaml"),
-                          cfg.judge.model, cfg.judge.temperature, cfg.judge.neighbours,
-                          cfg.judge.scope_temperature)
+                          cfg.judge)
 
 
 def test_prefers_refusal_for_harmful_and_help_for_benign(judge):

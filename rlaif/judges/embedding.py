@@ -1,0 +1,141 @@
+"""The embedding judge: the CPU default.
+
+EmbeddingJudge, the CPU default, applies the constitution through its worked examples:
+- each principle's *direction* is the mean embedding of its chosen answers minus that of its
+  rejected answers (topic words cancel out; what is left is "refuses" vs "complies", "clear" vs
+  "garbled"). Two principles that declare each other opposed (harmless `opposes: helpful`) are two
+  sides of one help-vs-refuse axis, estimated from both principles' examples;
+- each principle's *scope* for a prompt is how close the prompt is to that principle's example
+  prompts (mean of the nearest few), turned into weights by a softmax;
+- an answer's score is the scope-weighted sum of its projections on the directions, and
+  P(first better) = sigmoid((score_first - score_second) / temperature).
+Scoring each answer separately makes it position-consistent by construction; the two-order
+protocol still runs, so judges that read both answers together slot in unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from rlaif.config import JudgeBackendConfig
+from rlaif.io import Constitution
+from rlaif.judges.base import (SCORE_MAX, SCORE_MIN, JudgeError, JudgeItem, Score, ScoreItem, Verdict,
+                               empty_answer)
+
+
+class EmbeddingJudge:
+    backend = "embedding"
+
+    def __init__(self, constitution: Constitution, templates: dict[str, str], settings: JudgeBackendConfig):
+        from rlaif.models import load_encoder
+
+        self.constitution = constitution
+        self.templates = templates
+        self.model_name = settings.model
+        self.temperature = settings.temperature
+        self.neighbours = settings.neighbours
+        self.scope_temperature = settings.scope_temperature
+        self.batch_size = settings.batch_size
+        model_name = settings.model
+        self.encoder = load_encoder(model_name)
+        self._cache: dict[str, np.ndarray] = {}
+        self._build_principles()
+
+    @property
+    def judge_id(self) -> str:
+        return f"{self.backend}:{self.model_name}"
+
+    def _query(self, prompt: str) -> str:
+        return self.templates["query"].format(prompt=prompt)
+
+    def _answer(self, response: str) -> str:
+        return self.templates["answer"].format(response=response)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            vectors = self.encoder.encode(missing, batch_size=self.batch_size, normalize_embeddings=True,
+                                          convert_to_numpy=True, show_progress_bar=False)
+            self._cache.update(zip(missing, vectors))
+        return np.stack([self._cache[t] for t in texts])
+
+    def _build_principles(self) -> None:
+        principles = self.constitution.of_kind("comparison")
+        missing = [p.id for p in principles if not p.examples]
+        if missing:
+            raise ValueError(f"the embedding judge needs worked examples; principles without any: {missing}")
+        self.ids = [p.id for p in principles]
+        self.weights = np.array([p.weight for p in principles], dtype=np.float32)
+        self.example_prompts = {p.id: self.embed([self._query(e.prompt) for e in p.examples]) for p in principles}
+        raw = {p.id: self.embed([self._answer(e.chosen) for e in p.examples]).mean(0)
+               - self.embed([self._answer(e.rejected) for e in p.examples]).mean(0) for p in principles}
+        directions = dict(raw)
+        for p in principles:
+            if p.opposes:  # one axis seen from both sides: estimate it from both principles' examples
+                axis = raw[p.id] - raw[p.opposes]
+                directions[p.id], directions[p.opposes] = axis, -axis
+        self.directions = np.stack([d / np.linalg.norm(d) for d in (directions[i] for i in self.ids)])
+
+    def scope(self, q: np.ndarray, principle_ids: list[str] | None = None) -> np.ndarray:
+        """How much each principle applies to a prompt: softmax of its examples' nearest similarities."""
+        closeness = np.array([np.sort(self.example_prompts[i] @ q)[-self.neighbours:].mean() for i in self.ids])
+        logits = (closeness - closeness.max()) / self.scope_temperature
+        weights = np.exp(logits) * self.weights
+        if principle_ids:
+            weights = weights * np.isin(self.ids, principle_ids)
+        return weights / weights.sum()
+
+    def score_one(self, prompt: str, response: str, principle_ids: list[str] | None = None) -> tuple[float, str]:
+        """Constitution score of one answer, and the principle that weighed most for this prompt."""
+        q = self.embed([self._query(prompt)])[0]
+        a = self.embed([self._answer(response)])[0]
+        weights = self.scope(q, principle_ids)
+        return float(weights @ (self.directions @ a)), self.ids[int(np.argmax(weights))]
+
+    def judge(self, items: list[JudgeItem]) -> list[Verdict]:
+        # embed everything in batches first; per-item scoring then only does small dot products
+        self.embed([self._query(i.prompt) for i in items] +
+                   [self._answer(t) for i in items for t in (i.first, i.second) if t.strip()])
+        return [self._judge_one(item) for item in items]
+
+    def _judge_one(self, item: JudgeItem) -> Verdict:
+        started = time.perf_counter()
+        rendered = "\n---\n".join([self._query(item.prompt), self._answer(item.first), self._answer(item.second)])
+        error = empty_answer(("first", item.first), ("second", item.second))
+        if error:
+            return Verdict(None, item.principle, "failed", error, rendered=rendered)
+        s_first, top_principle = self.score_one(item.prompt, item.first, item.principle_ids)
+        s_second, _ = self.score_one(item.prompt, item.second, item.principle_ids)
+        gap = (s_first - s_second) / self.temperature
+        p_first = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, gap))))
+        # the scope depends on the prompt only: the principle that weighed most is the same for both answers
+        return Verdict(
+            p_first=p_first, principle=top_principle if item.principle == "all" else item.principle,
+            raw={"score_first": round(s_first, 6), "score_second": round(s_second, 6)},
+            latency_ms=(time.perf_counter() - started) * 1000, rendered=rendered,
+        )
+
+    def score(self, items: list[ScoreItem]) -> list[Score]:
+        """1-10: the constitution score squashed by the same temperature as the pairwise verdict."""
+        self.embed([self._query(i.prompt) for i in items] + [self._answer(i.response) for i in items if i.response.strip()])
+        scores = []
+        for item in items:
+            started = time.perf_counter()
+            rendered = "\n---\n".join([self._query(item.prompt), self._answer(item.response)])
+            error = empty_answer(("", item.response))
+            if error:
+                scores.append(Score(None, item.principle, "failed", "empty answer", rendered=rendered))
+                continue
+            s, top_principle = self.score_one(item.prompt, item.response, item.principle_ids)
+            value = SCORE_MIN + (SCORE_MAX - SCORE_MIN) / (1.0 + math.exp(-max(-50.0, min(50.0, s / self.temperature))))
+            scores.append(Score(value, top_principle if item.principle == "all" else item.principle,
+                                raw={"projection": round(s, 6)}, latency_ms=(time.perf_counter() - started) * 1000,
+                                rendered=rendered))
+        return scores
+
+    def generate(self, prompts: list[str], max_new_tokens: int) -> list[str]:
+        raise JudgeError("the embedding judge cannot write text; critique and revision need backend "
+                         "'transformers' or 'openai'")

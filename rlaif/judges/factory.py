@@ -1,0 +1,32 @@
+"""build_judge: the judge that the params name."""
+
+from __future__ import annotations
+
+from rlaif.config import JudgeBackendConfig, JudgeConfig
+from rlaif.io import Constitution
+
+
+def build_backend(settings: JudgeBackendConfig, constitution: Constitution, templates: dict[str, str]):
+    if settings.backend == "embedding":
+        from rlaif.judges.embedding import EmbeddingJudge
+
+        return EmbeddingJudge(constitution, templates, settings)
+    if settings.backend == "transformers":
+        from rlaif.judges.local_lm import TransformersJudge
+
+        return TransformersJudge(constitution, templates, settings)
+    if settings.backend == "openai":
+        from rlaif.judges.openai_api import OpenAIJudge
+
+        return OpenAIJudge(constitution, templates, settings)
+    raise ValueError(f"judge backend {settings.backend!r} is not available")
+
+
+def build_judge(cfg, constitution: Constitution, templates: dict[str, str]):
+    judge: JudgeConfig = cfg.judge
+    if judge.backend == "jury":
+        from rlaif.judges.jury import Jury
+
+        members = [build_backend(member, constitution, templates) for member in judge.jury]
+        return Jury(members, judge.jury_aggregate)
+    return build_backend(judge, constitution, templates)

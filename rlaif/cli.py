@@ -156,13 +156,22 @@ def exec_generate(policy: Annotated[Path, typer.Option()], prompts: Annotated[Pa
     generate(_cfg(), policy, prompts, out)
 
 
+@stage_command("critique_revise")
+def exec_critique_revise(candidates: Annotated[Path, typer.Option()], constitution: Annotated[Path, typer.Option()],
+                         templates: Annotated[Path, typer.Option()], out: Annotated[Path, typer.Option()]) -> None:
+    from tasks.critique_revise import critique_revise
+
+    critique_revise(_cfg(), candidates, constitution, templates, out)
+
+
 @stage_command("judge")
 def exec_judge(candidates: Annotated[Path, typer.Option()], constitution: Annotated[Path, typer.Option()],
                templates: Annotated[Path, typer.Option()], gold: Annotated[Path, typer.Option()],
-               out: Annotated[Path, typer.Option()], metrics: Annotated[Path, typer.Option()]) -> None:
+               out: Annotated[Path, typer.Option()], metrics: Annotated[Path, typer.Option()],
+               revisions: Annotated[Optional[Path], typer.Option(help="critique_revise output")] = None) -> None:
     from tasks.judge import judge
 
-    judge(_cfg(), candidates, constitution, templates, gold, out, metrics)
+    judge(_cfg(), candidates, constitution, templates, gold, revisions, out, metrics)
 
 
 @stage_command("validate")

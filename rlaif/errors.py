@@ -19,3 +19,10 @@ class GateFailed(RlaifError):
     """The label gate refused the labels: no training may run on them."""
 
     exit_code = 3
+
+
+class JudgeError(RlaifError):
+    """A judge that cannot work at all: an unreachable endpoint, a backend that cannot write text.
+    Exit code 4: unlike bad input, a retry may help (a judge server still starting)."""
+
+    exit_code = 4

@@ -81,13 +81,13 @@ def cohens_kappa(first: list[str], second: list[str]) -> float:
 def judge_eval(cfg, pairs: list[HumanPair], constitution: Path, templates: Path) -> dict:
     from rlaif.io import read_constitution, read_templates
     from rlaif.judges import build_judge
-    from tasks.judge import _judge_both_orders
+    from tasks.judge import judge_pairs
 
     judge = build_judge(cfg, read_constitution(constitution), read_templates(templates))
     rows = [{"pair_id": p.id, "prompt_id": p.id, "prompt": p.prompt, "response_a": p.response_a,
              "response_b": p.response_b} for p in pairs]
     started = time.perf_counter()
-    labels, _ = _judge_both_orders(True, judge, rows, [None] * len(rows))
+    labels, _ = judge_pairs(cfg, judge, rows, [None] * len(rows), both_orders=True)
     seconds = time.perf_counter() - started
     judged = [(p, l) for p, l in zip(pairs, labels) if l["status"] == "ok"]
     human = [p.human for p, _ in judged]
@@ -101,4 +101,5 @@ def judge_eval(cfg, pairs: list[HumanPair], constitution: Path, templates: Path)
         "position_consistency": sum(bool(l["consistent"]) for _, l in judged) / max(1, len(judged)),
         "pairs_per_second": len(pairs) / max(seconds, 1e-9),
         "judge": judge.judge_id,
+        "mode": cfg.judge.mode,
     }

@@ -9,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from conftest import cli_env, make_project_copy, rlaif
 
 pytestmark = pytest.mark.e2e
-STAGES = ["bootstrap", "generate", "judge", "validate", "train_reward", "optimize_policy", "evaluate"]
+STAGES = ["bootstrap", "generate", "critique_revise", "judge", "validate", "train_reward", "optimize_policy", "evaluate"]
 
 
 def statuses(project: Path) -> dict[str, str]:
@@ -47,9 +48,11 @@ def test_first_run_runs_every_stage(first_run):
 def test_labels_and_audit_log_cover_both_orders(first_run):
     project, _ = first_run
     labels = [json.loads(l) for l in (project / "artifacts/judge/labels.jsonl").read_text().splitlines()]
-    audit = [json.loads(l) for l in (project / "artifacts/judge/audit.jsonl").read_text().splitlines()]
+    audit = pd.read_parquet(project / "artifacts/judge/audit.parquet")
     assert labels and len(audit) == 2 * len(labels)
-    assert {a["order"] for a in audit} == {"ab", "ba"}
+    assert set(audit["order"]) == {"ab", "ba"}
+    assert set(audit["pair_id"]) == {label["pair_id"] for label in labels}  # joinable to the labels
+    assert audit["rendered"].str.len().min() > 0 and audit["model"].notna().all()
     for label in labels[:50]:
         assert 0.0 <= label["prob_a"] <= 1.0
         assert label["prob_a"] == pytest.approx((label["p_a_when_first"] + 1 - label["p_b_when_first"]) / 2)

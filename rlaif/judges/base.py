@@ -18,11 +18,10 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from rlaif.errors import JudgeError  # noqa: F401  (part of the judge contract)
+
 SCORE_MIN, SCORE_MAX = 1, 10
 
-
-class JudgeError(RuntimeError):
-    """A judge that cannot work at all (unreachable endpoint, a model that cannot answer)."""
 
 
 @dataclass

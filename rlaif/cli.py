@@ -77,6 +77,24 @@ def check(params: ParamsOpt = None, set_: SetOpt = None) -> None:
     Console().print("[green]params and inputs are valid[/]")
 
 
+@app.command("constitution-import")
+@friendly
+def constitution_import_command(
+    out: Annotated[Path, typer.Option(help="The constitution YAML to write.")],
+    name: Annotated[str, typer.Option()],
+    version: Annotated[str, typer.Option()],
+    comparisons: Annotated[Optional[Path], typer.Option(help="JSON list of comparison instructions (RLMadisonInstructions.json).")] = None,
+    critiques: Annotated[Optional[Path], typer.Option(help="JSON object of critique and revision requests (CritiqueRevisionInstructions.json).")] = None,
+) -> None:
+    """Start a constitution from the Constitutional AI paper's published prompt files."""
+    from rlaif.constitution_import import import_cai, write_constitution
+
+    constitution = import_cai(comparisons, critiques, name, version)
+    write_constitution(constitution, out)
+    Console().print(f"{out}: {len(constitution.of_kind('comparison'))} comparison and "
+                    f"{len(constitution.of_kind('critique_revision'))} critique-revision principles")
+
+
 @app.command("judge-eval")
 @friendly
 def judge_eval_command(

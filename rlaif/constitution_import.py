@@ -23,13 +23,12 @@ merge the imported principles into a constitution that has them) before using it
 Critique principles get the key as id; a key whose "prompt" list holds several critique requests
 gives one principle per request, `{key}_{j}`, all sharing the key's revision request.
 
-    python -m rlaif.constitution_import --comparisons RLMadisonInstructions.json \\
+    rlaif constitution-import --comparisons RLMadisonInstructions.json \\
         --critiques CritiqueRevisionInstructions.json --name cai-paper --version 1.0.0 --out cai.yaml
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -201,24 +200,3 @@ def write_constitution(constitution: Constitution, path: Path) -> Path:
         os.fsync(handle.fileno())
     tmp.replace(path)
     return path
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--comparisons", type=Path, help="a JSON list of comparison instructions (RLMadisonInstructions.json)")
-    parser.add_argument("--critiques", type=Path, help="a JSON object of critique/revision requests (CritiqueRevisionInstructions.json)")
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--version", required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-    try:
-        constitution = import_cai(args.comparisons, args.critiques, args.name, args.version)
-    except InputError as err:
-        parser.exit(err.exit_code, f"error: {err}\n")
-    write_constitution(constitution, args.out)
-    print(f"{args.out}: {len(constitution.of_kind('comparison'))} comparison and "
-          f"{len(constitution.of_kind('critique_revision'))} critique-revision principles")
-
-
-if __name__ == "__main__":
-    main()

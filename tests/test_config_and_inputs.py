@@ -86,3 +86,37 @@ def test_run_rejects_non_utf8_prompts(project: Path):
     path.write_bytes(path.read_bytes() + b'{"id": "\xff\xfe"}\n')
     result = rlaif(project, "run", timeout=60)
     _assert_clean_failure(result, "data/prompts/train.jsonl", "UTF-8", project=project)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["judge.backend=oracle"], r"judge\.backend"),
+    (["judge.backend=openai"], r"judge.*needs base_url"),
+    (["judge.backend=jury"], r"judge.*at least two judges"),
+    (["judge.mode=listwise"], r"judge\.mode"),
+])
+def test_bad_judge_settings_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_malformed_constitution_names_the_field(tmp_path: Path):
+    from rlaif.errors import InputError
+    from rlaif.io import read_constitution
+
+    root = Path(__file__).resolve().parents[1]
+    charter = yaml.safe_load((root / "data/constitution/constitution.yaml").read_text())
+    charter["principles"][-1].pop("revision")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(charter))
+    with pytest.raises(InputError, match=r"c\.yaml: field 'principles\.\d+'.*needs 'critique' and 'revision'"):
+        read_constitution(path)
+
+
+def test_non_utf8_candidates_are_a_clear_error(tmp_path: Path):
+    from rlaif.errors import InputError
+    from rlaif.io import read_jsonl
+
+    path = tmp_path / "candidates.jsonl"
+    path.write_bytes(b'{"prompt_id": "p1", "prompt": "caf\xe9", "candidates": ["a", "b"]}\n')
+    with pytest.raises(InputError, match=r"candidates\.jsonl: not UTF-8"):
+        read_jsonl(path)

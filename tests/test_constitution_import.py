@@ -171,3 +171,20 @@ def test_embedding_judge_needs_examples_the_import_does_not_invent(files):
     judge.constitution = c
     with pytest.raises(ValueError, match="needs worked examples"):
         judge._build_principles()
+
+
+def test_cli_imports_and_reports_bad_files(tmp_path: Path):
+    from conftest import ROOT, rlaif
+
+    out = tmp_path / "cai.yaml"
+    result = rlaif(ROOT, "constitution-import", "--comparisons", str(write(tmp_path / "c.json", COMPARISONS)),
+                   "--critiques", str(write(tmp_path / "r.json", CRITIQUES)), "--name", "cai", "--version", "1.0",
+                   "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert len(read_constitution(out).principles) == len(COMPARISONS) + 4
+    bad = write(tmp_path / "bad.json", COMPARISONS[:1] + [None])
+    result = rlaif(ROOT, "constitution-import", "--comparisons", str(bad), "--name", "x", "--version", "1",
+                   "--out", str(tmp_path / "never.yaml"))
+    assert result.returncode == 2
+    assert "bad.json: [1]" in " ".join(result.stderr.split())
+    assert not (tmp_path / "never.yaml").exists()

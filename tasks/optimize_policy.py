@@ -20,7 +20,10 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path, policy: Path, out_di
     rows = read_jsonl(preferences)
     with stage_run("optimize_policy", cfg, inputs={"preferences": preferences, "base_policy": policy},
                    datasets={"preferences": preferences}) as run:
-        history = _train_dpo(cfg, rows, Path(policy), Path(out_dir))
+        from rlaif.training import checkpoint_dir
+
+        checkpoints = checkpoint_dir("optimize_policy", [preferences, Path(policy)], cfg.optimize_policy, cfg.seed)
+        history = _train_dpo(cfg, rows, Path(policy), Path(out_dir), checkpoints)
         last = {k: v for row in history for k, v in row.items() if k != "step"}
         run.metrics({"train_pairs": len(rows), "final_loss": last.get("loss", float("nan")),
                      "final_reward_margin": last.get("rewards/margins", float("nan")),
@@ -30,12 +33,12 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path, policy: Path, out_di
     return Path(out_dir) / "policy"
 
 
-def _train_dpo(cfg: PipelineConfig, rows: list[dict], policy: Path, out_dir: Path) -> list[dict]:
+def _train_dpo(cfg: PipelineConfig, rows: list[dict], policy: Path, out_dir: Path, checkpoints: Path) -> list[dict]:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
     from rlaif.models import format_completion, format_prompt, load_policy
-    from rlaif.training import MlflowSteps, plot_curves, save_atomically, trainer_kwargs
+    from rlaif.training import MlflowSteps, plot_curves, save_atomically, train_resumably, trainer_kwargs
 
     o = cfg.optimize_policy
     model, tokenizer = load_policy(policy, for_generation=False)
@@ -46,16 +49,14 @@ def _train_dpo(cfg: PipelineConfig, rows: list[dict], policy: Path, out_dir: Pat
          "rejected": format_completion(tokenizer, x["rejected"])}
         for x in rows
     ])
-    args = DPOConfig(
-        output_dir=str(out_dir / "trainer"), beta=o.beta, loss_type=o.loss_type, loss_weights=o.loss_weights,
-        max_length=o.max_length, **trainer_kwargs(cfg.seed, o.max_steps, o.batch_size, o.learning_rate),
-    )
+    args = DPOConfig(beta=o.beta, loss_type=o.loss_type, loss_weights=o.loss_weights, max_length=o.max_length,
+                     **trainer_kwargs(cfg.seed, o, checkpoints))
     steps = MlflowSteps("dpo")
     trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=[steps])
-    trainer.train()
+    train_resumably(trainer, checkpoints, "optimize_policy")
     tokenizer.padding_side = "left"
     save_atomically(trainer.model, tokenizer, out_dir / "policy")
-    shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+    shutil.rmtree(checkpoints, ignore_errors=True)
     plot_curves(steps.history, ["loss", "rewards/margins", "rewards/accuracies", "logps/chosen"],
                 out_dir / "dpo_curves.png", "optimize_policy (DPO)")
     return steps.history

@@ -30,7 +30,10 @@ def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Pa
     train_rows, eval_rows = _split_by_prompt(rows, r.eval_fraction, cfg.seed)
     with stage_run("train_reward", cfg, inputs={"preferences": preferences, "gold": gold},
                    datasets={"preferences": preferences}) as run:
-        model, tokenizer, history = _train(cfg, train_rows, Path(out_dir))
+        from rlaif.training import checkpoint_dir
+
+        checkpoints = checkpoint_dir("train_reward", [preferences], r, cfg.seed)
+        model, tokenizer, history = _train(cfg, train_rows, Path(out_dir), checkpoints)
         metrics = {
             "train_pairs": len(train_rows),
             "heldout_pairs": len(eval_rows),
@@ -55,7 +58,7 @@ def _split_by_prompt(rows: list[dict], eval_fraction: float, seed: int) -> tuple
     return [r for r in rows if r["prompt_id"] not in held], [r for r in rows if r["prompt_id"] in held]
 
 
-def _train(cfg: PipelineConfig, rows: list[dict], out_dir: Path):
+def _train(cfg: PipelineConfig, rows: list[dict], out_dir: Path, checkpoints: Path):
     import shutil
 
     from datasets import Dataset
@@ -63,7 +66,7 @@ def _train(cfg: PipelineConfig, rows: list[dict], out_dir: Path):
     from trl import RewardConfig, RewardTrainer
 
     from rlaif.models import resolve_model_source
-    from rlaif.training import MlflowSteps, plot_curves, save_atomically, trainer_kwargs
+    from rlaif.training import MlflowSteps, plot_curves, save_atomically, train_resumably, trainer_kwargs
 
     r = cfg.train_reward
     source = resolve_model_source(r.model)
@@ -76,13 +79,12 @@ def _train(cfg: PipelineConfig, rows: list[dict], out_dir: Path):
     data = Dataset.from_list([
         {"chosen": dialogue(x["prompt"], x["chosen"]), "rejected": dialogue(x["prompt"], x["rejected"])} for x in rows
     ])
-    args = RewardConfig(output_dir=str(out_dir / "trainer"), max_length=r.max_length,
-                        **trainer_kwargs(cfg.seed, r.max_steps, r.batch_size, r.learning_rate))
+    args = RewardConfig(max_length=r.max_length, **trainer_kwargs(cfg.seed, r, checkpoints))
     steps = MlflowSteps("reward")
     trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=[steps])
-    trainer.train()
+    train_resumably(trainer, checkpoints, "train_reward")
     save_atomically(trainer.model, tokenizer, out_dir / "model")
-    shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+    shutil.rmtree(checkpoints, ignore_errors=True)
     plot_curves(steps.history, ["loss", "accuracy", "margin"], out_dir / "reward_curve.png", "train_reward")
     return trainer.model.eval(), tokenizer, steps.history
 

@@ -1,0 +1,56 @@
+"""A training stage killed with SIGKILL mid-way and rerun continues from its last checkpoint (weights,
+optimizer, scheduler, data position), says from which step, and finishes the planned steps."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import cli_env, rlaif
+
+BOOTSTRAP = ["exec", "bootstrap", "--seed-dialogues", "data/seed/dialogues.jsonl", "--prompts",
+             "data/prompts/train.jsonl", "--out", "artifacts/bootstrap"]
+SMALL = ["--set", "bootstrap.max_steps=60", "--set", "bootstrap.checkpoint_every=10", "--set", "bootstrap.batch_size=8",
+         "--set", "bootstrap.hidden_size=32", "--set", "bootstrap.num_layers=1", "--set", "bootstrap.intermediate_size=64"]
+
+
+def checkpoint_steps(project: Path) -> list[int]:
+    root = project / ".rlaif/checkpoints"
+    return sorted(int(p.name.rsplit("-", 1)[1]) for p in root.glob("bootstrap-*/checkpoint-*")) if root.exists() else []
+
+
+def test_killed_bootstrap_resumes_from_its_last_checkpoint(project: Path):
+    assert rlaif(project, "check", *SMALL).returncode == 0
+    process = subprocess.Popen([str(Path(sys.executable).parent / "rlaif"), *BOOTSTRAP], cwd=project,
+                               env=cli_env(project), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and not any(s >= 20 for s in checkpoint_steps(project)):
+        time.sleep(0.05)
+    assert process.poll() is None, "training finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (project / "artifacts/bootstrap/policy").exists()  # no half-saved model
+    saved = max(checkpoint_steps(project))
+    assert 20 <= saved < 60
+
+    result = rlaif(project, *BOOTSTRAP)
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = saved  # save_total_limit=1 keeps only the last checkpoint
+    assert f"resuming from step {resumed}" in " ".join(result.stderr.split())
+    assert (project / "artifacts/bootstrap/policy/config.json").exists()
+    assert checkpoint_steps(project) == []  # done: checkpoints cleared
+
+    # the resumed run logged only the steps after the checkpoint, up to the planned 60
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["rlaif"], filter_string="attributes.run_name = 'bootstrap'",
+                              order_by=["attributes.start_time DESC"], output_format="list")
+    history = mlflow.MlflowClient().get_metric_history(runs[0].info.run_id, "sft/loss")
+    steps = sorted(m.step for m in history)
+    assert steps and steps[0] > resumed and steps[-1] == 60

@@ -66,6 +66,6 @@ def test_identical_candidates_are_not_paired():
 
 def test_gold_agreement_beats_chance(judge):
     gold = read_rows(ROOT / "data/gold/pairs.jsonl", GoldPair)
-    result = gold_agreement(judge, gold)
+    result = gold_agreement(load_config(), judge, gold)
     assert result["n"] == len(gold)
     assert result["agreement"] >= 0.7, result["agreement"]

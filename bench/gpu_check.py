@@ -36,7 +36,7 @@ def check_policy(tmp: Path) -> dict:
     from rlaif.models import build_tiny_llama, build_tokenizer, load_policy
 
     tokenizer = build_tokenizer([f"{p}\n{r}" for p, r in TEXTS], vocab_size=512)
-    model = build_tiny_llama(tokenizer, hidden=256, layers=4, heads=4, intermediate=768, max_positions=256)
+    model = build_tiny_llama(tokenizer, hidden=256, layers=4, heads=4, intermediate=768, max_positions=2048)
     model.save_pretrained(tmp / "policy")
     tokenizer.save_pretrained(tmp / "policy")
     model, tokenizer = load_policy(tmp / "policy")
@@ -106,6 +106,30 @@ def check_trainers(tmp: Path) -> dict:
     return results
 
 
+def check_judge(tmp: Path) -> dict:
+    """The transformers judge's modes on the GPU: pairwise, pointwise, chain of thought, generation."""
+    from rlaif.config import JudgeBackendConfig
+    from rlaif.io import read_constitution, read_templates
+    from rlaif.judges import JudgeItem, ScoreItem
+    from rlaif.judges.local_lm import TransformersJudge
+
+    root = Path(__file__).resolve().parents[1]
+    charter = read_constitution(root / "data/constitution/constitution.yaml")
+    templates = read_templates(root / "data/constitution/judge_templates.yaml")
+    settings = JudgeBackendConfig(backend="transformers", model=str(tmp / "policy"), batch_size=8, max_reasoning_tokens=16)
+    judge = TransformersJudge(charter, templates, settings)
+    items = [JudgeItem(p, r, "I'm sorry, but I can't help with that.") for p, r in TEXTS[:16]]
+    verdicts = judge.judge(items)
+    scores = judge.score([ScoreItem(p, r) for p, r in TEXTS[:16]])
+    texts = judge.generate([p for p, _ in TEXTS[:8]], max_new_tokens=8)
+    cot = TransformersJudge(charter, templates, settings.model_copy(update={"chain_of_thought": True})).judge(items[:4])
+    return {"device": str(judge.model.device), "dtype": str(judge.model.dtype),
+            "pairwise_ok": sum(v.status == "ok" for v in verdicts), "scores_ok": sum(s.status == "ok" for s in scores),
+            "score_values": sorted({round(s.value, 2) for s in scores if s.value is not None})[:5],
+            "errors": sorted({v.error for v in [*verdicts, *scores] if v.error})[:3],
+            "generated": len(texts), "cot_in_40_60": all(0.4 <= v.p_first <= 0.6 for v in cot if v.p_first is not None)}
+
+
 def main() -> int:
     import torch
 
@@ -120,7 +144,7 @@ def main() -> int:
     report = {"cuda": cuda, "gpu": torch.cuda.get_device_name(0) if cuda else None,
               "bf16_supported": cuda and torch.cuda.is_bf16_supported(), "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, check in (("policy", check_policy), ("trainers", check_trainers)):
+        for name, check in (("policy", check_policy), ("trainers", check_trainers), ("judge", check_judge)):
             try:
                 report[name] = check(Path(tmp))
             except Exception as error:  # report every check, even after one fails
@@ -129,7 +153,7 @@ def main() -> int:
     print(text)
     if args.out:
         args.out.write_text(text)
-    return 0 if all("error" not in report[k] for k in ("policy", "trainers")) else 1
+    return 0 if all("error" not in report[k] for k in ("policy", "trainers", "judge")) else 1
 
 
 if __name__ == "__main__":

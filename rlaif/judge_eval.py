@@ -6,6 +6,11 @@ Formats:
 - `jsonl`: rows with `prompt`, `response_a`, `response_b`, `human_preference` ("a" or "b"), like the
   project's gold set.
 
+The prompt of an HH-RLHF pair is its last human turn (`context="last"`) or every human turn of the
+dialogue, one per line (`context="dialogue"`): a request is often spread over several turns ("and with
+a knife?"). `principle` asks the judge one constitution principle only, the question the people were
+asked (HH-RLHF harmless: which answer is less harmful).
+
 Each pair is judged in both orders. For HH-RLHF the human's answer is put in position a or b by a
 seeded coin, so Cohen's kappa compares two a/b labelings rather than a constant.
 """
@@ -13,6 +18,7 @@ seeded coin, so Cohen's kappa compares two a/b labelings rather than a constant.
 from __future__ import annotations
 
 import random
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +51,15 @@ def last_human_turn(context: str) -> str:
     return context.rsplit("Human:", 1)[-1].strip()
 
 
-def read_pairs(path: Path, fmt: str, limit: int | None, seed: int) -> list[HumanPair]:
+def human_turns(context: str) -> list[str]:
+    """Every human turn of an HH dialogue, in order."""
+    parts = re.split(r"\n\n(Human|Assistant):", "\n\n" + context.strip())
+    return [text.strip() for role, text in zip(parts[1::2], parts[2::2]) if role == "Human" and text.strip()]
+
+
+def read_pairs(path: Path, fmt: str, limit: int | None, seed: int, context: str = "last") -> list[HumanPair]:
+    if context not in ("last", "dialogue"):
+        raise InputError(f"context {context!r}: expected last or dialogue")
     rng = random.Random(seed)
     pairs: list[HumanPair] = []
     for line_no, row in iter_jsonl(path):
@@ -53,8 +67,8 @@ def read_pairs(path: Path, fmt: str, limit: int | None, seed: int) -> list[Human
             break
         try:
             if fmt == "hh-rlhf":
-                context, good, bad = split_hh(row["chosen"], row["rejected"])
-                prompt = last_human_turn(context)
+                dialogue, good, bad = split_hh(row["chosen"], row["rejected"])
+                prompt = last_human_turn(dialogue) if context == "last" else "\n".join(human_turns(dialogue))
                 human = "a" if rng.random() < 0.5 else "b"
                 a, b = (good, bad) if human == "a" else (bad, good)
                 pairs.append(HumanPair(f"{path.name}:{line_no}", prompt, a, b, human))
@@ -78,16 +92,21 @@ def cohens_kappa(first: list[str], second: list[str]) -> float:
     return (observed - expected) / (1 - expected) if expected < 1 else float("nan")
 
 
-def judge_eval(cfg, pairs: list[HumanPair], constitution: Path, templates: Path) -> dict:
+def judge_eval(cfg, pairs: list[HumanPair], constitution: Path, templates: Path,
+               principle: str | None = None) -> dict:
     from rlaif.io import read_constitution, read_templates
     from rlaif.judges import build_judge
     from tasks.judge import judge_pairs
 
-    judge = build_judge(cfg, read_constitution(constitution), read_templates(templates))
+    charter = read_constitution(constitution)
+    known = [p.id for p in charter.of_kind("comparison")]
+    if principle is not None and principle not in known:
+        raise InputError(f"principle {principle!r}: not a comparison principle of the constitution ({known})")
+    judge = build_judge(cfg, charter, read_templates(templates))
     rows = [{"pair_id": p.id, "prompt_id": p.id, "prompt": p.prompt, "response_a": p.response_a,
              "response_b": p.response_b} for p in pairs]
     started = time.perf_counter()
-    labels, _ = judge_pairs(cfg, judge, rows, [None] * len(rows), both_orders=True)
+    labels, _ = judge_pairs(cfg, judge, rows, [[principle] if principle else None] * len(rows), both_orders=True)
     seconds = time.perf_counter() - started
     judged = [(p, l) for p, l in zip(pairs, labels) if l["status"] == "ok"]
     human = [p.human for p, _ in judged]
@@ -102,4 +121,5 @@ def judge_eval(cfg, pairs: list[HumanPair], constitution: Path, templates: Path)
         "pairs_per_second": len(pairs) / max(seconds, 1e-9),
         "judge": judge.judge_id,
         "mode": cfg.judge.mode,
+        "principle": principle or "all",
     }

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 USER_PREFIX = "User: "
 ASSISTANT_PREFIX = "\nAssistant:"
 REFERENCE_FILE = "reference.json"  # a policy directory may just point at a hub id or path
+ADAPTER_CONFIG = "adapter_config.json"  # a policy directory may hold LoRA adapters only (peft)
 
 
 def device() -> str:
@@ -65,16 +66,50 @@ def dtype_for_device():
 
 
 def load_policy(path: Path | str, for_generation: bool = True) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
+    """A policy directory (or hub id): a full model, a reference.json pointing at one, or LoRA adapters
+    only (adapter_config.json), which load on top of the base model that their config names and are
+    merged into it, so callers always get a plain model."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = resolve_policy(path)
     if not Path(source).exists() and (Path(source).is_absolute() or source.startswith(".") or source.count("/") != 1):
         raise InputError(f"policy {source!r}: cannot be loaded (no such directory, and not a hub id owner/name)")
+    if (Path(source) / ADAPTER_CONFIG).exists():
+        return _load_adapter_policy(Path(source), for_generation)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_for_device())
     except (OSError, ValueError) as err:
         raise InputError(f"policy {source!r}: cannot be loaded ({err})") from None
+    return _ready(model, tokenizer, for_generation)
+
+
+def _load_adapter_policy(source: Path, for_generation: bool):
+    """LoRA adapters saved alone: the base they name (a path relative to the project root, or a hub id),
+    with the adapters merged in. The tokenizer is the one saved beside the adapters."""
+    from transformers import AutoTokenizer
+
+    config = json.loads((source / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise InputError(f"policy {str(source)!r}: {ADAPTER_CONFIG} names no base model (base_model_name_or_path)")
+    if (Path(base) / ADAPTER_CONFIG).exists():
+        raise InputError(f"policy {str(source)!r}: its base {base!r} is itself an adapter; stacked adapters are not supported")
+    try:
+        model, _ = load_policy(base, for_generation=False)
+    except InputError as err:
+        raise InputError(f"policy {str(source)!r} holds LoRA adapters only, and their base model cannot be loaded: {err}") from None
+    try:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(source)).merge_and_unload()
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(f"policy {str(source)!r}: LoRA adapters cannot be loaded on {base!r} ({err})") from None
+    return _ready(model, tokenizer, for_generation)
+
+
+def _ready(model, tokenizer, for_generation: bool):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if for_generation:

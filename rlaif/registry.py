@@ -27,7 +27,7 @@ class RewardModel(mlflow.pyfunc.PythonModel):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(context.artifacts["model_dir"])
-        self.model = AutoModelForSequenceClassification.from_pretrained(context.artifacts["model_dir"]).eval()
+        self.model = AutoModelForSequenceClassification.from_pretrained(context.artifacts["model_dir"], num_labels=1).eval()
 
     def predict(self, context, model_input, params=None):
         import torch

@@ -143,9 +143,24 @@ class StageRun:
             mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
 
+class QuietStageRun(StageRun):
+    """What a worker process of multi-process training gets: logs nothing."""
+
+    def metrics(self, values: dict[str, float], step: int | None = None, headline: bool = True) -> None:
+        pass
+
+    def artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: dict[str, Path] | None = None) -> Iterator[StageRun]:
     """A nested MLflow run for one stage: params, input digests, git commit; the outcome goes to the events file."""
+    from rlaif.launch import is_main_process
+
+    if not is_main_process():  # a data-parallel worker: the main process does the logging
+        yield QuietStageRun(stage, "")
+        return
     mlflow = setup(cfg.experiment)
     parent = os.environ.get(PARENT_RUN_ENV)
     started = time.time()

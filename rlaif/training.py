@@ -61,6 +61,9 @@ def train_resumably(trainer, output_dir: Path, stage: str) -> int:
     if last:
         Console(stderr=True).print(f"{stage}: resuming from step {step} ({last})")
     trainer.train(resume_from_checkpoint=last)
+    from rlaif.launch import release_workers
+
+    release_workers(stage)
     return step
 
 
@@ -85,6 +88,8 @@ class MlflowSteps(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         import mlflow
 
+        if not state.is_world_process_zero:  # several processes: the main one logs
+            return
         numbers = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float))}
         if not numbers:
             return

@@ -1,18 +1,54 @@
 """train_reward: a reward model from the validated preferences.
 
 The pretrained encoder (all-MiniLM-L6-v2 by default; any AutoModelForSequenceClassification
-backbone by hub id or path) gets a scalar head and is trained with TRL's RewardTrainer. Prompts are
-split, not pairs, so held-out accuracy measures prompts the model never saw; agreement with the
-human gold pairs is reported beside it.
+backbone by package, path or hub id) gets a scalar head and is trained with TRL's RewardTrainer,
+in full or with LoRA adapters (`train_reward.lora`). Prompts are split, not pairs, so held-out
+accuracy measures prompts the model never saw; agreement with the human gold pairs is reported beside it.
+
+Soft labels (`train_reward.soft_labels`): the judge's confidence c in the chosen answer can enter the loss
+  none        -log s(d), d = r_chosen - r_rejected: every pair a hard label
+  margin      -log s(d - m), m = margin_scale * logit(c): TRL's margin column; confident pairs need a wider gap
+  confidence  -[c log s(d) + (1 - c) log s(-d)]: cross-entropy against the judge's probability, minimal
+              at s(d) = c, so the model's P(chosen better) learns the judge's confidence
+Calibration: P(chosen better) = s(d) on the held-out pairs gives an expected calibration error and a
+reliability plot (rlaif.calibration).
+
+Why margin by default, measured on the CPU profile (681 validated pairs, MiniLM, 60 steps; seeds 0 and 1):
+held-out accuracy none .826/.787, margin .819/.765, confidence .819/.816; held-out ECE none .163/.112,
+margin .148/.104, confidence .119/.156; gold agreement (40 human pairs) none .875/.625, margin .850/.600,
+confidence .775/.550; gold ECE none .227/.173, margin .180/.123, confidence .196/.244. margin was better
+calibrated than none in all four ECE figures, for about one pair of accuracy; confidence lost gold pairs
+in both seeds. Differences in accuracy are within seed noise.
+
+Bad input stops the stage before any training and before anything is written to the output directory:
+too few pairs, a preference row without the fields training needs, a model that cannot be found or
+loaded, a tokenizer with more tokens than the model has embeddings.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from rlaif.config import PipelineConfig
-from rlaif.io import GoldPair, read_jsonl, read_rows, write_json
+from rlaif.errors import InputError
+from rlaif.io import GoldPair, iter_jsonl, read_rows, write_json
+
+EVAL_MAX_LENGTH = 256  # what the registered pyfunc truncates to as well
+
+
+class PreferenceRow(BaseModel):
+    """The fields of artifacts/validate/preferences.jsonl that training reads (others are kept, unused)."""
+
+    model_config = ConfigDict(extra="allow")
+    prompt_id: str = Field(min_length=1)
+    prompt: str = Field(min_length=1)
+    chosen: str = Field(min_length=1)
+    rejected: str = Field(min_length=1)
+    confidence: float | None = Field(None, ge=0, le=1, description="The judge's probability for the chosen answer.")
 
 
 def dialogue(prompt: str, response: str) -> str:
@@ -25,82 +61,233 @@ def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Pa
     from rlaif.tracking import register_model, stage_run
 
     r = cfg.train_reward
-    rows = read_jsonl(preferences)
+    out_dir = Path(out_dir)
+    rows = read_preferences(Path(preferences), r.min_pairs, need_confidence=r.soft_labels != "none")
     gold_pairs = read_rows(gold, GoldPair)
     train_rows, eval_rows = _split_by_prompt(rows, r.eval_fraction, cfg.seed)
+    if not train_rows:
+        raise InputError(f"{preferences}: all {len(rows)} pairs share the held-out prompts; "
+                         "training needs pairs from more than one prompt")
+    model, tokenizer = load_backbone(r.model, r.max_length, cfg.seed)  # bad model or tokenizer: stop here
     with stage_run("train_reward", cfg, inputs={"preferences": preferences, "gold": gold},
                    datasets={"preferences": preferences}) as run:
+        from rlaif.calibration import brier_score, ece_from_bins, expected_calibration_error, plot_reliability, \
+            reliability_bins
         from rlaif.training import checkpoint_dir
 
         checkpoints = checkpoint_dir("train_reward", [preferences], r, cfg.seed)
-        model, tokenizer, history = _train(cfg, train_rows, Path(out_dir), checkpoints)
+        model, used = _train(cfg, model, tokenizer, train_rows, out_dir, checkpoints)
+        heldout = pair_probabilities(model, tokenizer, [(x.prompt, x.chosen, x.rejected) for x in eval_rows])
+        gold_probs = pair_probabilities(model, tokenizer, [
+            (g.prompt, *((g.response_a, g.response_b) if g.human_preference == "a" else (g.response_b, g.response_a)))
+            for g in gold_pairs])
+        bins = reliability_bins(heldout, [True] * len(heldout), r.calibration_bins)
         metrics = {
             "train_pairs": len(train_rows),
+            "train_pairs_used": used,  # RewardTrainer drops pairs longer than max_length tokens
             "heldout_pairs": len(eval_rows),
-            "heldout_accuracy": _pair_accuracy(model, tokenizer, [(x["prompt"], x["chosen"], x["rejected"]) for x in eval_rows]),
-            "gold_agreement": _pair_accuracy(model, tokenizer, [
-                (g.prompt, *((g.response_a, g.response_b) if g.human_preference == "a" else (g.response_b, g.response_a)))
-                for g in gold_pairs]),
+            "heldout_accuracy": _accuracy(heldout),
+            "heldout_ece": ece_from_bins(bins),
+            "heldout_mean_confidence": _mean([max(p, 1 - p) for p in heldout]),
+            "heldout_brier": brier_score(heldout, [True] * len(heldout)),
+            "gold_pairs": len(gold_pairs),
+            "gold_agreement": _accuracy(gold_probs),
+            "gold_ece": expected_calibration_error(gold_probs, [True] * len(gold_probs), r.calibration_bins),
         }
+        plot = plot_reliability(bins, out_dir / "reliability.png",
+                                f"train_reward: held-out reliability (soft_labels={r.soft_labels})")
         write_json(metrics_path, metrics)
         run.metrics(metrics)
-        run.artifact(Path(out_dir) / "reward_curve.png", "plots")
-        version = register_model(Path(out_dir) / "model", "rlaif-reward", "reward",
-                                 f"heldout_accuracy={metrics['heldout_accuracy']:.3f}")
+        run.artifact(out_dir / "reward_curve.png", "plots")
+        run.artifact(plot, "plots")
+        version = register_model(out_dir / "model", "rlaif-reward", "reward",
+                                 f"heldout_accuracy={metrics['heldout_accuracy']:.3f} "
+                                 f"heldout_ece={metrics['heldout_ece']:.3f} soft_labels={r.soft_labels}")
         run.metrics({"registered_version": float(version)}, headline=False)
-    return Path(out_dir) / "model"
+    return out_dir / "model"
 
 
-def _split_by_prompt(rows: list[dict], eval_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    prompt_ids = sorted({r["prompt_id"] for r in rows})
+def read_preferences(path: Path, min_pairs: int, need_confidence: bool) -> list[PreferenceRow]:
+    rows = []
+    for line_no, raw in iter_jsonl(path):
+        try:
+            row = PreferenceRow.model_validate(raw)
+        except ValidationError as err:
+            fields = "; ".join(f"field '{'.'.join(map(str, e['loc'])) or '(row)'}': {e['msg']}" for e in err.errors())
+            raise InputError(f"{path}:{line_no}: {fields}") from None
+        if need_confidence and row.confidence is None:
+            raise InputError(f"{path}:{line_no}: field 'confidence' is missing; soft labels need the judge's "
+                             "confidence (or set train_reward.soft_labels=none)")
+        rows.append(row)
+    if len(rows) < min_pairs:
+        raise InputError(f"{path}: {len(rows)} preference pairs, fewer than train_reward.min_pairs={min_pairs}; "
+                         "a reward model needs more pairs (lower validate.min_confidence or judge more candidates)")
+    return rows
+
+
+def _looks_like_path(name: str) -> bool:
+    return Path(name).is_absolute() or name.startswith((".", "~")) or name.count("/") != 1 or "\\" in name
+
+
+def load_backbone(name: str, max_length: int, seed: int):
+    """The tokenizer and a one-output sequence-classification model, checked to fit each other."""
+    if "/" in name and not Path(name).exists() and _looks_like_path(name):
+        raise InputError(f"train_reward.model {name!r}: no such path")
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+    from rlaif.models import resolve_model_source
+
+    try:
+        source = resolve_model_source(name)
+    except InputError as err:
+        raise InputError(f"train_reward.model: {err}") from None
+    if Path(source).exists():  # absolute, so that adapters saved alone name a base that loads from anywhere
+        source = str(Path(source).resolve())
+    set_seed(seed)  # the new scalar head is initialised from the RNG
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(f"train_reward.model {source!r}: cannot be loaded as a tokenizer and a sequence "
+                         f"classification model ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+    embeddings = model.get_input_embeddings()
+    rows = embeddings.num_embeddings if embeddings is not None else getattr(model.config, "vocab_size", None)
+    if rows is not None and len(tokenizer) > rows:
+        raise InputError(f"train_reward.model {source!r}: the tokenizer does not fit the model: it has {len(tokenizer)} "
+                         f"tokens but the model's embeddings have {rows} rows (a tokenizer from another model?)")
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None and max_length > positions:
+        raise InputError(f"train_reward.max_length={max_length} is longer than the {positions} positions "
+                         f"of {source!r}")
+    if tokenizer.eos_token is None:  # BERT-style encoders end a sequence with [SEP]
+        tokenizer.eos_token = tokenizer.sep_token
+    if tokenizer.pad_token is None:  # decoder-only backbones often have none
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.eos_token is None or tokenizer.pad_token is None:
+        raise InputError(f"train_reward.model {source!r}: the tokenizer has no end-of-sequence, separator or "
+                         "padding token to end and pad sequences with")
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _split_by_prompt(rows: list, eval_fraction: float, seed: int) -> tuple[list, list]:
+    prompt_ids = sorted({r.prompt_id for r in rows})
     random.Random(seed).shuffle(prompt_ids)
     held = set(prompt_ids[: max(1, int(len(prompt_ids) * eval_fraction))])
-    return [r for r in rows if r["prompt_id"] not in held], [r for r in rows if r["prompt_id"] in held]
+    return [r for r in rows if r.prompt_id not in held], [r for r in rows if r.prompt_id in held]
 
 
-def _train(cfg: PipelineConfig, rows: list[dict], out_dir: Path, checkpoints: Path):
+def _margin(confidence: float, scale: float) -> float:
+    c = min(max(confidence, 1e-4), 1 - 1e-4)
+    return scale * math.log(c / (1 - c))
+
+
+def _train(cfg: PipelineConfig, model, tokenizer, rows: list[PreferenceRow], out_dir: Path, checkpoints: Path):
     import shutil
 
     from datasets import Dataset
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    from rlaif.models import resolve_model_source
-    from rlaif.training import MlflowSteps, plot_curves, save_atomically, train_resumably, trainer_kwargs
+    from rlaif.training import MlflowSteps, apply_lora, plot_curves, save_atomically, train_resumably, trainer_kwargs
 
     r = cfg.train_reward
-    source = resolve_model_source(r.model)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    if tokenizer.eos_token is None:  # BERT-style encoders end a sequence with [SEP]
-        tokenizer.eos_token = tokenizer.sep_token
-    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    data = Dataset.from_list([
-        {"chosen": dialogue(x["prompt"], x["chosen"]), "rejected": dialogue(x["prompt"], x["rejected"])} for x in rows
-    ])
+    model = apply_lora(model, r.lora, "SEQ_CLS")
+    if r.lora is not None and not any(p.requires_grad for n, p in model.named_parameters() if "modules_to_save" in n):
+        raise InputError(f"train_reward.model {r.model!r}: with LoRA the scalar head must stay trainable, but the "
+                         "model has no head named 'classifier' or 'score' (peft's modules_to_save)")
+    columns = []
+    for x in rows:
+        row = {"chosen": dialogue(x.prompt, x.chosen), "rejected": dialogue(x.prompt, x.rejected)}
+        if r.soft_labels == "margin":
+            row["margin"] = _margin(x.confidence, r.margin_scale)
+        elif r.soft_labels == "confidence":
+            row["confidence"] = float(x.confidence)
+        columns.append(row)
     args = RewardConfig(max_length=r.max_length, **trainer_kwargs(cfg.seed, r, checkpoints))
     steps = MlflowSteps("reward")
-    trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=[steps])
+    extra = {}
+    trainer_class = RewardTrainer
+    if r.soft_labels == "confidence":
+        trainer_class, collator_class = _soft_label_classes()
+        extra["data_collator"] = collator_class(pad_token_id=tokenizer.pad_token_id)
+    trainer = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(columns),
+                            processing_class=tokenizer, callbacks=[steps], **extra)
+    used = len(trainer.train_dataset)
+    if used == 0:
+        raise InputError(f"train_reward: all {len(rows)} training pairs are longer than train_reward.max_length="
+                         f"{r.max_length} tokens of {r.model!r}'s tokenizer; raise max_length")
     train_resumably(trainer, checkpoints, "train_reward")
-    save_atomically(trainer.model, tokenizer, out_dir / "model")
+    merge = r.lora.merge if r.lora is not None else True
+    save_atomically(trainer.model, tokenizer, out_dir / "model", merge_lora=merge)
     shutil.rmtree(checkpoints, ignore_errors=True)
     plot_curves(steps.history, ["loss", "accuracy", "margin"], out_dir / "reward_curve.png", "train_reward")
-    return trainer.model.eval(), tokenizer, steps.history
+    return trainer.model.eval(), used
 
 
-def _pair_accuracy(model, tokenizer, triples: list[tuple[str, str, str]]) -> float:
-    """Share of (prompt, chosen, rejected) where the reward of chosen is higher."""
+def _soft_label_classes():
+    """RewardTrainer with the soft-target loss, and a collator that passes each pair's confidence on."""
+    import torch
+    from torch.nn.functional import logsigmoid
+    from trl import RewardTrainer
+    from trl.trainer.reward_trainer import DataCollatorForPreference
+
+    class ConfidenceCollator(DataCollatorForPreference):
+        def torch_call(self, examples):
+            batch = super().torch_call(examples)
+            batch["confidence"] = torch.tensor([e["confidence"] for e in examples], dtype=torch.float)
+            return batch
+
+    class SoftLabelRewardTrainer(RewardTrainer):
+        """-[c log s(d) + (1 - c) log s(-d)]: RewardTrainer's forward pass and logged metrics, this loss."""
+
+        def _set_signature_columns_if_needed(self):
+            super()._set_signature_columns_if_needed()
+            if "confidence" not in self._signature_columns:
+                self._signature_columns = [*self._signature_columns, "confidence"]
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            confidence = inputs.pop("confidence")
+            _, outputs = super().compute_loss(model, inputs, return_outputs=True)
+            chosen, rejected = torch.chunk(outputs.logits.squeeze(-1).float(), chunks=2)
+            gap = chosen - rejected
+            loss = -(confidence * logsigmoid(gap) + (1 - confidence) * logsigmoid(-gap)).mean()
+            if self.args.center_rewards_coefficient is not None:
+                loss = loss + self.args.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
+            return (loss, outputs) if return_outputs else loss
+
+    return SoftLabelRewardTrainer, ConfidenceCollator
+
+
+def scored_text(tokenizer, prompt: str, response: str) -> str:
+    """The text a reward model scores: the dialogue ending with the end-of-sequence token, as RewardTrainer
+    trained it (it appends the token to every text; a decoder-only backbone reads the reward there)."""
+    text = dialogue(prompt, response)
+    eos = tokenizer.eos_token or ""
+    return text if text.endswith(eos) else text + eos
+
+
+def pair_probabilities(model, tokenizer, triples: list[tuple[str, str, str]]) -> list[float]:
+    """P(chosen better) = sigmoid(r_chosen - r_rejected) for each (prompt, chosen, rejected)."""
     import torch
 
-    if not triples:
-        return float("nan")
-    correct = 0
+    limit = min(EVAL_MAX_LENGTH, getattr(model.config, "max_position_embeddings", None) or EVAL_MAX_LENGTH)
+    probs: list[float] = []
     for start in range(0, len(triples), 64):
         chunk = triples[start : start + 64]
-        texts = [dialogue(p, c) for p, c, _ in chunk] + [dialogue(p, r) for p, _, r in chunk]
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt").to(model.device)
+        texts = ([scored_text(tokenizer, p, c) for p, c, _ in chunk]
+                 + [scored_text(tokenizer, p, r) for p, _, r in chunk])
+        batch = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt").to(model.device)
         with torch.no_grad():
-            scores = model(**batch).logits[:, 0].float()
-        correct += int((scores[: len(chunk)] > scores[len(chunk) :]).sum())
-    return correct / len(triples)
+            scores = model(**batch).logits[:, 0].double()
+        gaps = (scores[: len(chunk)] - scores[len(chunk) :]).tolist()
+        probs.extend(1.0 / (1.0 + math.exp(-g)) if g >= 0 else math.exp(g) / (1.0 + math.exp(g)) for g in gaps)
+    return probs
+
+
+def _accuracy(probs: list[float]) -> float:
+    """Share of pairs whose chosen answer gets the higher reward (a tie counts as wrong)."""
+    return sum(p > 0.5 for p in probs) / len(probs) if probs else float("nan")
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")

@@ -120,3 +120,11 @@ def test_non_utf8_candidates_are_a_clear_error(tmp_path: Path):
     path.write_bytes(b'{"prompt_id": "p1", "prompt": "caf\xe9", "candidates": ["a", "b"]}\n')
     with pytest.raises(InputError, match=r"candidates\.jsonl: not UTF-8"):
         read_jsonl(path)
+
+
+@pytest.mark.parametrize("profile", sorted(p.name for p in (Path(__file__).resolve().parents[1] / "params").glob("*.yaml")
+                                           if p.name not in ("default.yaml", "run.yaml")))
+def test_every_shipped_profile_is_valid(profile: str):
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "params" / profile)
+    assert cfg.seed == load_config().seed  # layered over the default, not replacing it

@@ -58,3 +58,27 @@ def test_agreement_on_hh_rlhf_harmless_is_reported():
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["pairs"] == 200 and report["judged"] + report["failures"] == 200
     assert -1.0 <= report["cohens_kappa"] <= 1.0
+
+
+def test_dialogue_context_keeps_every_human_turn(tmp_path: Path):
+    from rlaif.judge_eval import human_turns
+
+    context, _, _ = split_hh(HH_ROWS[1]["chosen"], HH_ROWS[1]["rejected"])
+    assert human_turns(context) == ["hi", "How can I stop a frozen program on my laptop?"]
+    pairs = tmp_path / "hh.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in HH_ROWS))
+    assert read_pairs(pairs, "hh-rlhf", None, 0, context="dialogue")[1].prompt == \
+        "hi\nHow can I stop a frozen program on my laptop?"
+    assert read_pairs(pairs, "hh-rlhf", None, 0)[1].prompt == "How can I stop a frozen program on my laptop?"
+
+
+def test_one_principle_and_the_hh_params_profile(tmp_path: Path):
+    pairs = tmp_path / "hh.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in HH_ROWS))
+    result = rlaif(ROOT, "judge-eval", "--pairs", str(pairs), "--format", "hh-rlhf", "--params",
+                   "params/judge_hh_harmless.yaml", "--principle", "harmless", "--context", "dialogue", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["principle"] == "harmless" and report["judged"] == 2
+    bad = rlaif(ROOT, "judge-eval", "--pairs", str(pairs), "--format", "hh-rlhf", "--principle", "kindness")
+    assert bad.returncode == 2 and "kindness" in bad.stderr

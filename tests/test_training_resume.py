@@ -46,11 +46,12 @@ def test_killed_bootstrap_resumes_from_its_last_checkpoint(project: Path):
     assert checkpoint_steps(project) == []  # done: checkpoints cleared
 
     # the resumed run logged only the steps after the checkpoint, up to the planned 60
-    import mlflow
+    from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["rlaif"], filter_string="attributes.run_name = 'bootstrap'",
-                              order_by=["attributes.start_time DESC"], output_format="list")
-    history = mlflow.MlflowClient().get_metric_history(runs[0].info.run_id, "sft/loss")
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")  # not the global URI: other tests use it
+    experiment = client.get_experiment_by_name("rlaif")
+    runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'bootstrap'",
+                              order_by=["attributes.start_time DESC"])
+    history = client.get_metric_history(runs[0].info.run_id, "sft/loss")
     steps = sorted(m.step for m in history)
     assert steps and steps[0] > resumed and steps[-1] == 60

@@ -8,7 +8,10 @@ EmbeddingJudge, the CPU default, applies the constitution through its worked exa
 - each principle's *scope* for a prompt is how close the prompt is to that principle's example
   prompts (mean of the nearest few), turned into weights by a softmax;
 - an answer's score is the scope-weighted sum of its projections on the directions, and
-  P(first better) = sigmoid((score_first - score_second) / temperature).
+  P(first better) = sigmoid((score_first - score_second) / temperature);
+- optionally (settings `relative_axis`, `axis_by_sentence`) the help-vs-refuse axis is taken relative
+  to the request (refuse side = direction minus the request's embedding: an answer that goes along with
+  the request moves towards it), and an answer sits on it where its most compliant sentence does.
 Scoring each answer separately makes it position-consistent by construction; the two-order
 protocol still runs, so judges that read both answers together slot in unchanged.
 """
@@ -16,6 +19,7 @@ protocol still runs, so judges that read both answers together slot in unchanged
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import numpy as np
@@ -24,6 +28,13 @@ from rlaif.config import JudgeBackendConfig
 from rlaif.io import Constitution
 from rlaif.judges.base import (SCORE_MAX, SCORE_MIN, JudgeError, JudgeItem, Score, ScoreItem, Verdict,
                                empty_answer)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    parts = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    return parts or [text.strip()]
 
 
 class EmbeddingJudge:
@@ -39,6 +50,8 @@ class EmbeddingJudge:
         self.neighbours = settings.neighbours
         self.scope_temperature = settings.scope_temperature
         self.batch_size = settings.batch_size
+        self.relative_axis = settings.relative_axis
+        self.axis_by_sentence = settings.axis_by_sentence
         model_name = settings.model
         self.encoder = load_encoder(model_name)
         self._cache: dict[str, np.ndarray] = {}
@@ -73,10 +86,12 @@ class EmbeddingJudge:
         raw = {p.id: self.embed([self._answer(e.chosen) for e in p.examples]).mean(0)
                - self.embed([self._answer(e.rejected) for e in p.examples]).mean(0) for p in principles}
         directions = dict(raw)
+        self.axes: list[tuple[int, int]] = []  # (refuse side, help side) of each help-vs-refuse axis
         for p in principles:
             if p.opposes:  # one axis seen from both sides: estimate it from both principles' examples
                 axis = raw[p.id] - raw[p.opposes]
                 directions[p.id], directions[p.opposes] = axis, -axis
+                self.axes.append((self.ids.index(p.id), self.ids.index(p.opposes)))
         self.directions = np.stack([d / np.linalg.norm(d) for d in (directions[i] for i in self.ids)])
 
     def scope(self, q: np.ndarray, principle_ids: list[str] | None = None) -> np.ndarray:
@@ -88,17 +103,41 @@ class EmbeddingJudge:
             weights = weights * np.isin(self.ids, principle_ids)
         return weights / weights.sum()
 
+    def projections(self, q: np.ndarray, response: str) -> np.ndarray:
+        """An answer's projection on every principle's direction, for the request embedded as q."""
+        directions = self.directions
+        if self.relative_axis and self.axes:
+            directions = directions.copy()
+            for refuse, helps in self.axes:  # going along with the request moves the answer towards it
+                directions[refuse] = directions[refuse] - q
+                directions[helps] = -directions[refuse]
+        projected = directions @ self.embed([self._answer(response)])[0]
+        if self.axis_by_sentence and self.axes:
+            parts = sentences(response)
+            if len(parts) > 1:
+                per_sentence = self.embed([self._answer(s) for s in parts]) @ directions.T
+                for refuse, helps in self.axes:  # the most compliant sentence places the answer
+                    projected[refuse] = per_sentence[:, refuse].min()
+                    projected[helps] = -projected[refuse]
+        return projected
+
     def score_one(self, prompt: str, response: str, principle_ids: list[str] | None = None) -> tuple[float, str]:
         """Constitution score of one answer, and the principle that weighed most for this prompt."""
         q = self.embed([self._query(prompt)])[0]
-        a = self.embed([self._answer(response)])[0]
         weights = self.scope(q, principle_ids)
-        return float(weights @ (self.directions @ a)), self.ids[int(np.argmax(weights))]
+        return float(weights @ self.projections(q, response)), self.ids[int(np.argmax(weights))]
+
+    def _answer_texts(self, responses: list[str]) -> list[str]:
+        """Everything projections() will embed for these answers, so it can be embedded in batches."""
+        texts = [self._answer(r) for r in responses if r.strip()]
+        if self.axis_by_sentence and self.axes:
+            texts += [self._answer(s) for r in responses if r.strip() for s in sentences(r)]
+        return texts
 
     def judge(self, items: list[JudgeItem]) -> list[Verdict]:
         # embed everything in batches first; per-item scoring then only does small dot products
         self.embed([self._query(i.prompt) for i in items] +
-                   [self._answer(t) for i in items for t in (i.first, i.second) if t.strip()])
+                   self._answer_texts([t for i in items for t in (i.first, i.second)]))
         return [self._judge_one(item) for item in items]
 
     def _judge_one(self, item: JudgeItem) -> Verdict:
@@ -120,7 +159,7 @@ class EmbeddingJudge:
 
     def score(self, items: list[ScoreItem]) -> list[Score]:
         """1-10: the constitution score squashed by the same temperature as the pairwise verdict."""
-        self.embed([self._query(i.prompt) for i in items] + [self._answer(i.response) for i in items if i.response.strip()])
+        self.embed([self._query(i.prompt) for i in items] + self._answer_texts([i.response for i in items]))
         scores = []
         for item in items:
             started = time.perf_counter()

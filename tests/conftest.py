@@ -50,6 +50,10 @@ def make_project_copy(target: Path) -> Path:
 
 def cli_env(project: Path) -> dict[str, str]:
     env = dict(os.environ)
+    # MLflow calls made inside a test export MLFLOW_* variables (tracking URI, experiment, run):
+    # a project's CLI must use its own file and experiment
+    for key in [k for k in env if k.startswith("MLFLOW_") and k != "MLFLOW_DISABLE_TELEMETRY"]:
+        del env[key]
     env["PREFECT_HOME"] = str(project / ".prefect")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     return env
@@ -68,6 +72,16 @@ def save_tiny_llama(texts: list[str], path: Path, vocab_size: int, **sizes) -> P
     build_tiny_llama(tokenizer, **sizes).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def isolate_mlflow_environment():
+    """A stage run in-process sets MLflow's tracking URI and experiment for the whole process: undo it."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    yield
+    for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
+        del os.environ[key]
+    os.environ.update(saved)
 
 
 @pytest.fixture

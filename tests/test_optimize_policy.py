@@ -79,11 +79,11 @@ def optimize(*settings: str, out: str, policy: str = "tiny/policy", reward_model
 
 
 def last_run_metrics(project: Path) -> tuple[str, dict[str, float]]:
-    import mlflow
+    from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    run = mlflow.search_runs(experiment_names=["rlaif"], filter_string="attributes.run_name = 'optimize_policy'",
-                             order_by=["attributes.start_time DESC"], output_format="list")[0]
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")  # not the process-wide URI
+    run = client.search_runs([client.get_experiment_by_name("rlaif").experiment_id],
+                             "attributes.run_name = 'optimize_policy'", order_by=["attributes.start_time DESC"])[0]
     return run.info.run_id, run.data.metrics
 
 

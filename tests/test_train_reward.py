@@ -166,14 +166,14 @@ def test_stage_reports_calibration(workspace: Path, mode_runs):
     assert (model_dir.parent / "reliability.png").read_bytes()[:4] == b"\x89PNG"
     assert (model_dir / "config.json").exists()
 
-    import mlflow
+    from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["rlaif"], filter_string="attributes.run_name = 'train_reward'",
-                              order_by=["attributes.start_time DESC"], output_format="list")
+    client = MlflowClient(tracking_uri=f"sqlite:///{workspace / 'mlflow.db'}")  # not the process-wide URI
+    runs = client.search_runs([client.get_experiment_by_name("rlaif").experiment_id],
+                              "attributes.run_name = 'train_reward'", order_by=["attributes.start_time DESC"])
     run = next(r for r in runs if r.data.params["train_reward.soft_labels"] == "confidence")
     assert run.data.metrics["heldout_ece"] == pytest.approx(metrics["heldout_ece"])
-    plots = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "plots")]
+    plots = [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
     assert "plots/reliability.png" in plots and "plots/reward_curve.png" in plots
 
 

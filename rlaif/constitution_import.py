@@ -87,6 +87,16 @@ def _load_json(path: Path) -> Any:
         raise InputError(f"{path}: not valid JSON for import ({err})") from None
 
 
+def _request_text(path: Path, where: str, item: Any, head: re.Pattern | None, tail: re.Pattern, what: str) -> str:
+    """One request string without the paper's scaffolding; an error naming the JSON path otherwise."""
+    if not isinstance(item, str):
+        raise InputError(f"{path}: {where}: expected a string, got {_type_name(item)}")
+    text = _strip(item, head, tail)
+    if not text:
+        raise InputError(f"{path}: {where}: empty {what}")
+    return text
+
+
 def _type_name(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
             int: "a number", float: "a number"}.get(type(value), type(value).__name__)
@@ -101,11 +111,7 @@ def read_comparisons(path: Path) -> list[tuple[str, str]]:
         raise InputError(f"{path}: no comparison instructions (the list is empty)")
     principles = []
     for i, item in enumerate(data):
-        if not isinstance(item, str):
-            raise InputError(f"{path}: [{i}]: expected a string, got {_type_name(item)}")
-        text = _strip(item, None, _COMPARISON_TAIL)
-        if not text:
-            raise InputError(f"{path}: [{i}]: empty instruction")
+        text = _request_text(path, f"[{i}]", item, None, _COMPARISON_TAIL, "instruction")
         principles.append((f"cai_comparison_{i}", text))
     return principles
 
@@ -142,11 +148,8 @@ def read_critiques(path: Path) -> list[tuple[str, str, str]]:
         if not revision:
             raise InputError(f"{path}: {key}.edit_request: empty revision request")
         for j, critique in enumerate(requests):
-            if not isinstance(critique, str):
-                raise InputError(f"{path}: {key}.prompt[{j}]: expected a string, got {_type_name(critique)}")
-            critique = _strip(critique, _CRITIQUE_HEAD, _CRITIQUE_TAIL)
-            if not critique:
-                raise InputError(f"{path}: {key}.prompt[{j}]: empty critique request")
+            critique = _request_text(path, f"{key}.prompt[{j}]", critique, _CRITIQUE_HEAD, _CRITIQUE_TAIL,
+                                     "critique request")
             out.append((key if len(requests) == 1 else f"{key}_{j}", critique, revision))
     return out
 

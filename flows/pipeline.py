@@ -31,6 +31,7 @@ from rlaif.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemet
 LAST_RUN = "reports/last_run.json"  # machine-readable summary of the latest pipeline run
 FINAL_EXIT_CODES = {2: "bad input", 3: "label gate failed"}  # retrying cannot fix these
 REPORTS = {
+    "run report (HTML)": "reports/run.html",
     "validation report": "reports/validate/data_docs/index.html",
     "label gate": "reports/validate/gate.json",
     "evaluation report": "reports/evaluate/report.md",
@@ -45,7 +46,8 @@ HEADLINE = {
     "validate": ["n_kept", "consistency_rate"],
     "train_reward": ["heldout_accuracy", "gold_agreement"],
     "optimize_policy": ["final_loss", "final_reward_margin"],
-    "evaluate": ["candidate/correct_rate", "delta/correct_rate"],
+    "evaluate": ["candidate/correct_rate", "delta/correct_rate", "win_rate", "promoted"],
+    "report": [],
 }
 
 

@@ -22,6 +22,8 @@ from rlaif.errors import RlaifError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Reinforcement learning from AI feedback.")
 exec_app = typer.Typer(help="Run one stage's code directly (dvc.yaml calls these).", no_args_is_help=True)
 app.add_typer(exec_app, name="exec")
+audit_app = typer.Typer(help="Human review of AI labels.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 err = Console(stderr=True)
 
 ParamsOpt = Annotated[Optional[Path], typer.Option("--params", help="A params file layered over params/default.yaml.")]
@@ -77,6 +79,28 @@ def check(params: ParamsOpt = None, set_: SetOpt = None) -> None:
     Console().print("[green]params and inputs are valid[/]")
 
 
+@app.command()
+@friendly
+def lineage(
+    model_uri: Annotated[str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION, e.g. models:/rlaif-policy@champion")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Trace a registered model to its runs, data digests, judge and constitution; check the digests still match.
+    Exit code 5 when a recorded digest no longer matches the stored data."""
+    import json
+
+    from rlaif.lineage import LineageMismatch, lineage as trace, render
+
+    result = trace(model_uri)
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        Console().print(render(result))
+    if result["mismatches"]:
+        raise LineageMismatch(f"{len(result['mismatches'])} recorded digest(s) no longer match the stored data: "
+                              + "; ".join(f"{m['path']} ({m['stage']})" for m in result["mismatches"]))
+
+
 @app.command("constitution-import")
 @friendly
 def constitution_import_command(
@@ -126,6 +150,38 @@ def judge_eval_command(
         print(json.dumps(result))
     else:
         Console().print(result)
+
+
+@app.command("refusal-eval")
+@friendly
+def refusal_eval_command(
+    completions: Annotated[Path, typer.Option(help="XSTest completions CSV: prompt, completion, final_label (type optional).")],
+    markers: Annotated[Path, typer.Option(help="The refusal classifier's rules.")] = Path("data/eval/refusal_markers.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Agreement of the evaluator's refusal classifier with people: binary and 3-way accuracy, per type."""
+    import json
+
+    from rich.table import Table
+
+    from rlaif.refusal import RefusalClassifier, read_xstest_completions, refusal_eval
+
+    classifier = RefusalClassifier(markers)
+    result = refusal_eval(classifier, read_xstest_completions(completions), completions.name)
+    if as_json:
+        print(json.dumps(result))
+        return
+    console = Console()
+    console.print(f"{result['file']}: n={result['n']}  accuracy (refusal vs compliance) {result['accuracy']:.1%}  "
+                  f"3-way {result['three_way_accuracy']:.1%}", highlight=False)
+    table = Table("human \\ predicted", *result["confusion"])
+    for human, row in result["confusion"].items():
+        table.add_row(human, *(str(v) for v in row.values()))
+    console.print(table)
+    if result["per_type"]:
+        worst = sorted(result["per_type"].items(), key=lambda kv: kv[1]["accuracy"])
+        console.print("worst types: " + ", ".join(f"{t} {v['accuracy']:.0%} (n={v['n']})" for t, v in worst[:5]),
+                      highlight=False)
 
 
 def stage_command(name: str):
@@ -237,8 +293,76 @@ def exec_optimize_policy(
 def exec_evaluate(baseline: Annotated[Path, typer.Option()], candidate: Annotated[Path, typer.Option()],
                   prompts: Annotated[Path, typer.Option()], seed_dialogues: Annotated[Path, typer.Option()],
                   markers: Annotated[Path, typer.Option()], out: Annotated[Path, typer.Option()],
-                  metrics: Annotated[Path, typer.Option()]) -> None:
+                  metrics: Annotated[Path, typer.Option()],
+                  suite: Annotated[Optional[list[Path]], typer.Option(help="An over-refusal suite in XSTest's format (repeatable).")] = None,
+                  reward_model: Annotated[Optional[Path], typer.Option(help="For the reward-hacking signal.")] = None,
+                  registered: Annotated[Optional[Path], typer.Option(help="optimize_policy's registered.json: the version to promote.")] = None,
+                  label_gate: Annotated[Optional[Path], typer.Option(help="validate's gate.json (a promotion gate).")] = None,
+                  constitution: Annotated[Optional[Path], typer.Option(help="The training judge's constitution (independence check).")] = None,
+                  templates: Annotated[Optional[Path], typer.Option(help="Judge templates, for a model-based evaluation judge.")] = None) -> None:
     from tasks.evaluate import evaluate
 
-    evaluate(_cfg(), baseline, candidate, prompts, seed_dialogues, markers, out, metrics)
+    evaluate(_cfg(), baseline, candidate, prompts, seed_dialogues, markers, out, metrics, suites=suite or [],
+             reward_model=reward_model, registered=registered, label_gate=label_gate, constitution=constitution,
+             templates=templates)
+
+
+@stage_command("report")
+def exec_report(out: Annotated[Path, typer.Option(help="The HTML page to write.")],
+                evaluation: Annotated[Path, typer.Option(help="The evaluate stage's report folder.")],
+                registered: Annotated[Optional[Path], typer.Option()] = None,
+                gate: Annotated[Optional[Path], typer.Option()] = None,
+                judge_metrics: Annotated[Optional[Path], typer.Option()] = None,
+                reward_metrics: Annotated[Optional[Path], typer.Option()] = None,
+                reward_dir: Annotated[Optional[Path], typer.Option()] = None,
+                policy_dir: Annotated[Optional[Path], typer.Option()] = None) -> None:
+    from tasks.report import report
+
+    report(_cfg(), out, registered, evaluation, gate, judge_metrics, reward_metrics, reward_dir, policy_dir)
+
+
+@audit_app.command("export")
+@friendly
+def audit_export_command(
+    out: Annotated[Path, typer.Option(help="Folder for the sample, the key and the reviewers' instructions.")],
+    labels: Annotated[Path, typer.Option(help="The judge stage's labels.")] = Path("artifacts/judge/labels.jsonl"),
+    prompts: Annotated[Path, typer.Option(help="Prompt metadata (category = slice).")] = Path("data/prompts/train.jsonl"),
+    constitution: Annotated[Path, typer.Option()] = Path("data/constitution/constitution.yaml"),
+    n: Annotated[int, typer.Option("--n", help="Rows to sample.")] = 60,
+    seed: Annotated[int, typer.Option(help="Seeds the sample and the answer order.")] = 0,
+) -> None:
+    """Write a stratified sample of AI labels (principle x confidence x slice) for people to review."""
+    from rlaif.audit import export_sample
+
+    summary = export_sample(labels, prompts, constitution, out, n, seed)
+    print(f"{out}: {summary['n_sampled']} rows from {summary['eligible']} labels, "
+          f"{summary['strata_sampled']} of {summary['strata']} strata; "
+          f"send audit_sample.csv (or .jsonl) and INSTRUCTIONS.md to reviewers, keep audit_key.jsonl")
+
+
+@audit_app.command("import")
+@friendly
+def audit_import_command(
+    verdicts: Annotated[Path, typer.Option(help="The reviewed audit_sample.csv or .jsonl.")],
+    key: Annotated[Path, typer.Option(help="The export's audit_key.jsonl.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the report JSON here.")] = None,
+    mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the report as an MLflow run.")] = True,
+) -> None:
+    """Human-AI agreement on the reviewed sample: overall, per principle and slice, Cohen's kappa, disagreements."""
+    from rlaif.audit import log_to_mlflow, read_key, read_verdicts, render_report, report_json, score_verdicts
+    from rlaif.io import write_json
+
+    answer_key = read_key(key)
+    report = score_verdicts(read_verdicts(verdicts, answer_key), answer_key)
+    if mlflow:
+        log_to_mlflow(report, verdicts, key)  # adds mlflow_run_id to the report
+    if out is not None:
+        write_json(out, report)
+    if as_json:
+        print(report_json(report))
+        return
+    print(render_report(report))
+    if mlflow:
+        print(f"MLflow run {report['mlflow_run_id']} (experiment rlaif-audit)")
 

@@ -200,5 +200,15 @@ def write_json(path: Path, data: Any) -> Path:
     return path
 
 
+def write_text(path: Path, text: str) -> Path:
+    """Write through a temporary file and rename: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [row for _, row in iter_jsonl(path)]

@@ -14,7 +14,9 @@ import yaml
 
 from rlaif.config import PipelineConfig, load_config, write_run_params
 from rlaif.errors import InputError
+from rlaif.independence import check_independence
 from rlaif.io import GoldPair, SeedDialogue, read_constitution, read_prompts, read_rows, read_templates
+from rlaif.suites import read_suite
 
 
 def _read_markers(path: Path) -> None:
@@ -34,6 +36,7 @@ INPUT_CHECKS: dict[str, Callable[[Path], object]] = {
     "--constitution": read_constitution,
     "--templates": read_templates,
     "--markers": _read_markers,
+    "--suite": lambda p: read_suite(p),
 }
 
 
@@ -55,5 +58,6 @@ def preflight(params_file: Path | None, overrides: list[str]) -> PipelineConfig:
     cfg = load_config(params_file, overrides)
     for path, option in declared_inputs().items():
         INPUT_CHECKS[option](path)
+    check_independence(cfg)  # the evaluation judge must not be the training judge (unless waived)
     write_run_params(cfg)
     return cfg

@@ -43,7 +43,7 @@ class OnlineReward:
     __name__ = "reward"
 
     def __init__(self, refusals=None):
-        self.refusals = refusals  # tasks.evaluate.RefusalClassifier, or None
+        self.refusals = refusals  # rlaif.refusal.RefusalClassifier, or None
 
     def rewards(self, prompts: list[str], completions: list[str], **columns) -> list[float | None]:
         raise NotImplementedError

@@ -154,8 +154,10 @@ class QuietStageRun(StageRun):
 
 
 @contextlib.contextmanager
-def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: dict[str, Path] | None = None) -> Iterator[StageRun]:
-    """A nested MLflow run for one stage: params, input digests, git commit; the outcome goes to the events file."""
+def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: dict[str, Path] | None = None,
+              outputs: dict[str, Path] | None = None) -> Iterator[StageRun]:
+    """A nested MLflow run for one stage: params, input and output digests, git commit; the outcome goes to the
+    events file. Output digests are what `rlaif lineage` follows from a consumer's input back to its producer."""
     from rlaif.launch import is_main_process
 
     if not is_main_process():  # a data-parallel worker: the main process does the logging
@@ -166,7 +168,8 @@ def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: 
     started = time.time()
     tags = {"rlaif.stage": stage, "mlflow.source.git.commit": git_commit()}
     with mlflow.start_run(run_name=stage, nested=bool(parent), parent_run_id=parent or None, tags=tags) as run:
-        log_params({"seed": cfg.seed, stage: cfg.section(stage).model_dump(mode="json")})
+        settings = cfg.section(stage)
+        log_params({"seed": cfg.seed, **({stage: settings.model_dump(mode="json")} if settings is not None else {})})
         for name, path in (inputs or {}).items():
             if Path(path).exists():
                 mlflow.set_tag(f"input.{name}.md5", file_md5(Path(path)))
@@ -180,11 +183,30 @@ def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: 
             record_event(stage, "failed", run.info.run_id, time.time() - started, handle.headline,
                          getattr(error, "exit_code", 1))
             raise
+        tag_outputs(outputs or {})
         record_event(stage, "ran", run.info.run_id, time.time() - started, handle.headline)
 
 
-def register_model(local_dir: Path, name: str, kind: str, description: str = "") -> str:
-    """Log a model directory as an MLflow pyfunc model in the active run and register a new version."""
+def tag_outputs(outputs: dict[str, Path]) -> None:
+    """Tag each output's md5 and, for a directory, each file directly in it: a consumer may read either."""
+    import mlflow
+
+    tags = {}
+    for name, path in outputs.items():
+        path = Path(path)
+        if not path.exists():
+            continue
+        tags[f"output.{name}.md5"] = file_md5(path)
+        tags[f"output.{name}.path"] = str(path)
+        if path.is_dir():
+            for child in sorted(c for c in path.iterdir() if c.is_file() or c.is_dir()):
+                tags[f"output.{name}/{child.name}.md5"] = file_md5(child)
+    mlflow.set_tags(tags)
+
+
+def register_model(local_dir: Path, name: str, kind: str, description: str = "", alias: str | None = None) -> str:
+    """Log a model directory as an MLflow pyfunc model in the active run and register a new version
+    (given `alias`, e.g. `challenger`, which then points at it)."""
     import mlflow
 
     from rlaif.registry import PolicyModel, RewardModel
@@ -200,4 +222,6 @@ def register_model(local_dir: Path, name: str, kind: str, description: str = "")
     version = info.registered_model_version
     if description and version is not None:
         mlflow.MlflowClient().update_model_version(name, str(version), description=description)
+    if alias and version is not None:
+        mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))
     return str(version)

@@ -24,7 +24,7 @@ def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir:
     dialogues = read_rows(seed_dialogues, SeedDialogue)
     train_prompts = read_prompts(prompts)
     with stage_run("bootstrap", cfg, inputs={"seed_dialogues": seed_dialogues, "prompts": prompts},
-                   datasets={"seed_dialogues": seed_dialogues}) as run:
+                   datasets={"seed_dialogues": seed_dialogues}, outputs={"bootstrap": out_dir}) as run:
         if cfg.bootstrap.base_model:
             return _reference_existing(cfg.bootstrap.base_model, policy_dir)
         from rlaif.training import checkpoint_dir

@@ -31,7 +31,8 @@ def critique_revise(cfg: PipelineConfig, candidates: Path, constitution: Path, t
                           "critique_revision")
     judge_templates = read_templates(templates)
     rows = read_jsonl(candidates)[: settings.max_prompts]
-    with stage_run("critique_revise", cfg, inputs={"candidates": candidates, "constitution": constitution}) as run:
+    with stage_run("critique_revise", cfg, inputs={"candidates": candidates, "constitution": constitution},
+                   outputs={"critique_revise": Path(out_dir)}) as run:
         if not settings.enabled:
             write_jsonl(out, [])
             write_json(Path(out_dir) / "summary.json", {"enabled": False, "revisions": 0})

@@ -19,7 +19,8 @@ def generate(cfg: PipelineConfig, policy: Path, prompts: Path, out_dir: Path) ->
 
     g = cfg.generate
     rows = read_prompts(prompts)[: g.max_prompts]
-    with stage_run("generate", cfg, inputs={"policy": policy, "prompts": prompts}, datasets={"prompts": prompts}) as run:
+    with stage_run("generate", cfg, inputs={"policy": policy, "prompts": prompts}, datasets={"prompts": prompts},
+                   outputs={"generate": Path(out_dir)}) as run:
         model, tokenizer = load_policy(policy)
         texts = [r.prompt for r in rows]
         samples = [

@@ -34,7 +34,7 @@ def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: 
     pairs = _candidate_pairs(read_jsonl(candidates))
     revised = _revision_pairs(read_jsonl(revisions), cfg.seed) if revisions else []
     inputs = {"candidates": candidates, "constitution": constitution, "templates": templates, "gold": gold}
-    with stage_run("judge", cfg, inputs=inputs) as run:
+    with stage_run("judge", cfg, inputs=inputs, outputs={"judge": Path(out_dir)}) as run:
         import mlflow
 
         mlflow.set_tags({"constitution.name": charter.name, "constitution.version": charter.version})

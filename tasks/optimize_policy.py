@@ -33,7 +33,7 @@ from transformers import TrainerCallback
 
 from rlaif.config import OptimizePolicyConfig, PipelineConfig
 from rlaif.errors import InputError
-from rlaif.io import read_constitution, read_jsonl, read_prompts, read_templates
+from rlaif.io import read_constitution, read_jsonl, read_prompts, read_templates, write_json
 
 PROBE_PROMPTS = 32  # dpo: training prompts sampled at each logging step
 CURVES = {
@@ -55,7 +55,8 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
             "rloo": {"prompts": prompts, "reward_model": reward_model},
             "online_judge": {"prompts": prompts, "constitution": constitution, "templates": templates}}[o.algorithm]
     dataset = {"preferences": preferences} if o.algorithm == "dpo" else {"prompts": prompts}
-    with stage_run("optimize_policy", cfg, inputs={"base_policy": policy, **used}, datasets=dataset) as run:
+    with stage_run("optimize_policy", cfg, inputs={"base_policy": policy, **used}, datasets=dataset,
+                   outputs={"optimize_policy": out_dir}) as run:
         # resume only from checkpoints of the same inputs, params (the judge's too, when it is the reward) and seed
         settings = {"seed": cfg.seed, "optimize_policy": o.model_dump(mode="json")}
         if o.algorithm == "online_judge":
@@ -81,8 +82,11 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
         run.metrics(summary)
         run.artifact(out_dir / f"{o.algorithm}_curves.png", "plots")
         adapter = bool(o.lora and not o.lora.merge)
-        register_model(out_dir / "policy", "rlaif-policy", "policy",
-                       f"{o.algorithm} on AI feedback" + (" (LoRA adapter only; needs its base model)" if adapter else ""))
+        version = register_model(out_dir / "policy", "rlaif-policy", "policy", f"{o.algorithm} on AI feedback"
+                                 + (" (LoRA adapter only; needs its base model)" if adapter else ""), alias="challenger")
+        # evaluate reads this to promote the right version; lineage starts from the version's run
+        write_json(out_dir / "registered.json", {"name": "rlaif-policy", "version": version, "run_id": run.run_id,
+                                                 "algorithm": o.algorithm})
     return out_dir / "policy"
 
 
@@ -152,7 +156,7 @@ def _files(path: Path) -> list[Path]:
 def _refusals(markers: Path | None):
     if markers is None:
         return None
-    from tasks.evaluate import RefusalClassifier
+    from rlaif.refusal import RefusalClassifier
 
     return RefusalClassifier(Path(markers))
 

@@ -70,7 +70,7 @@ def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Pa
                          "training needs pairs from more than one prompt")
     model, tokenizer = load_backbone(r.model, r.max_length, cfg.seed)  # bad model or tokenizer: stop here
     with stage_run("train_reward", cfg, inputs={"preferences": preferences, "gold": gold},
-                   datasets={"preferences": preferences}) as run:
+                   datasets={"preferences": preferences}, outputs={"train_reward": Path(out_dir)}) as run:
         from rlaif.calibration import brier_score, ece_from_bins, expected_calibration_error, plot_reliability, \
             reliability_bins
         from rlaif.training import checkpoint_dir

@@ -404,7 +404,8 @@ def run_stage(cfg, labels_path: Path, out_dir: Path, report_dir: Path) -> dict:
     """The `validate` stage: the gate plus its MLflow run (the report is logged whether it passes or not)."""
     from rlaif.tracking import stage_run
 
-    with stage_run("validate", cfg, inputs={"labels": labels_path}, datasets={"labels": labels_path}) as run:
+    with stage_run("validate", cfg, inputs={"labels": labels_path}, datasets={"labels": labels_path},
+                   outputs={"validate": Path(out_dir), "validation_report": Path(report_dir)}) as run:
         try:
             summary = validate_labels(cfg.validate_, labels_path, out_dir, report_dir)
         finally:

@@ -59,8 +59,11 @@ def cli_env(project: Path) -> dict[str, str]:
     return env
 
 
-def rlaif(project: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).parent / "rlaif"), *args], cwd=project, env=cli_env(project),
+def rlaif(project: Path, *args: str, timeout: int = 900, tracking_uri: str | None = None) -> subprocess.CompletedProcess:
+    env = cli_env(project)
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    return subprocess.run([str(Path(sys.executable).parent / "rlaif"), *args], cwd=project, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -16,7 +16,8 @@ import yaml
 from conftest import cli_env, make_project_copy, rlaif
 
 pytestmark = pytest.mark.e2e
-STAGES = ["bootstrap", "generate", "critique_revise", "judge", "validate", "train_reward", "optimize_policy", "evaluate"]
+STAGES = ["bootstrap", "generate", "critique_revise", "judge", "validate", "train_reward", "optimize_policy", "evaluate",
+          "report"]
 
 
 def statuses(project: Path) -> dict[str, str]:
@@ -81,6 +82,51 @@ def test_mlflow_has_parent_run_nested_stage_runs_and_models(first_run):
     assert "gold_agreement" in judge_run.data.metrics
     for name in ("rlaif-policy", "rlaif-reward"):
         assert client.search_model_versions(f"name='{name}'"), name
+
+
+def test_promotion_lineage_and_report(first_run):
+    """The new policy is the challenger; the decision is recorded; lineage reaches the prompts and constitution
+    with every digest matching; the HTML report is on disk and on the pipeline's MLflow run."""
+    project, _ = first_run
+    import mlflow
+
+    promotion = json.loads((project / "reports/evaluate/promotion.json").read_text())
+    registered = json.loads((project / "artifacts/optimize_policy/registered.json").read_text())
+    assert promotion["model"] == f"models:/rlaif-policy/{registered['version']}"
+    assert {g["gate"] for g in promotion["gates"]} >= {"win_rate", "harmless_rate", "over_refusal_rate", "label_gate"}
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    version = client.get_model_version("rlaif-policy", registered["version"])
+    assert "challenger" in version.aliases
+    assert version.tags["promotion.decision"] == promotion["decision"]
+    assert ("champion" in version.aliases) == promotion["champion_moved"]
+
+    traced = rlaif(project, "lineage", "models:/rlaif-policy@challenger", "--json")
+    assert traced.returncode == 0, traced.stderr[-3000:]
+    tree = json.loads(traced.stdout)
+    assert tree["mismatches"] == []
+    stages, sources = set(), {}
+
+    def walk(node):
+        stages.add(node["stage"])
+        for entry in node["inputs"]:
+            sources.setdefault(entry["name"], entry)
+            if "produced_by" in entry:
+                walk(entry["produced_by"])
+
+    walk(tree["training"])
+    assert stages >= {"optimize_policy", "validate", "judge", "generate", "bootstrap"}
+    assert sources["constitution"]["status"] == "ok" and sources["constitution"]["dvc_md5"] == sources["constitution"]["md5"]
+    assert sources["prompts"]["status"] == "ok" and "dvc_md5" in sources["prompts"]
+    assert tree["evaluations"] and tree["evaluations"][0]["independent"] == "true"
+
+    html = (project / "reports/run.html").read_text()
+    for heading in ("Promotion decision", "Label quality", "Judge and people", "Evaluation", "Lineage"):
+        assert heading in html
+    assert "data:image/png;base64," in html
+    parent = next(r for r in client.search_runs([client.get_experiment_by_name("rlaif").experiment_id])
+                  if r.info.run_name == "pipeline")
+    assert "report/run.html" in [a.path for a in client.list_artifacts(parent.info.run_id, "report")]
 
 
 def test_unchanged_rerun_skips_every_stage(first_run):

@@ -14,6 +14,7 @@ It writes:
     data/constitution/judge_templates.yaml  judge prompt templates (name -> text)
     data/gold/pairs.jsonl               GoldPair rows labelled by hand by the project team
     data/judge_eval/injection.jsonl     prompt-injection pairs: better/worse answers, an attack the worse carries
+    data/eval/overrefusal_suite.csv     the held-out tricky-safe and unsafe prompts as an XSTest-format suite
 
 The rows follow the pydantic schemas in rlaif/io.py (Prompt, SeedDialogue, GoldPair, Constitution).
 """
@@ -1445,6 +1446,28 @@ def check_injection(rows: list[dict], injection: list[dict]) -> None:
         assert r["injection"] not in r["better"] and r["injection"] not in r["worse"]
 
 
+# XSTest's prompt types for the tricky-safe categories; an unsafe category is its own contrast type
+SUITE_TYPES = {"tricky-computing": "homonyms", "tricky-household": "safe_targets",
+               "tricky-hobbies": "figurative_language", "tricky-history": "historical_events"}
+
+
+def overrefusal_suite(evaluation: list[dict]) -> str:
+    """Held-out prompts in XSTest's prompt-file format (id, prompt, type, label, focus, note): the safe prompts
+    that look unsafe, and the unsafe prompts as their contrast set. Safe categories are left out."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "prompt", "type", "label", "focus", "note"])
+    for row in evaluation:
+        if row["category"] in SUITE_TYPES:
+            writer.writerow([row["id"], row["prompt"], SUITE_TYPES[row["category"]], "safe", row["topic"], row["template"]])
+        elif row["expected"] == "refuse":
+            writer.writerow([row["id"], row["prompt"], f"contrast_{row['category']}", "unsafe", row["topic"], row["template"]])
+    return buffer.getvalue()
+
+
 def main() -> None:
     rng = random.Random(0)
     rows, held_out = build_prompts(rng)
@@ -1464,6 +1487,7 @@ def main() -> None:
     injection = injection_rows(random.Random(7))
     check_injection(rows, injection)
     write_jsonl(DATA / "judge_eval" / "injection.jsonl", injection)
+    write_text(DATA / "eval" / "overrefusal_suite.csv", overrefusal_suite(evaluation))
 
     cls_of = {c["name"]: c["cls"] for c in CATEGORIES}
     print(f"prompts: {len(train)} train, {len(evaluation)} eval")

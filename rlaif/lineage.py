@@ -1,0 +1,213 @@
+"""`rlaif lineage MODEL_URI`: from a registered model back to everything that made it.
+
+Every stage run tags the md5 of each input (`input.NAME.md5`) and of each output (`output.NAME.md5`, and of the
+files directly inside an output directory). A consumer's input digest therefore names the run that produced it,
+so the tree is followed run by run, from the model version's training run down to the prompts and the
+constitution, with no second record of the graph. Each recorded digest is checked against the data on disk now
+(and against dvc.lock, where DVC recorded the same path), and every mismatch is reported.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from rlaif.errors import InputError
+
+URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
+SHOWN_TAGS = ("constitution.name", "constitution.version", "judge.id", "mlflow.source.git.commit",
+              "evaluation.judge", "evaluation.independent", "evaluation.independence_waiver")
+SHOWN_PARAMS = ("judge.", "optimize_policy.algorithm", "train_reward.model", "generate.", "seed", "bootstrap.base_model")
+
+
+class LineageMismatch(InputError):
+    """A recorded digest no longer matches the stored data."""
+
+    exit_code = 5
+
+
+def resolve_version(client, uri: str):
+    match = URI.match(uri.strip())
+    if not match:
+        raise InputError(f"model URI {uri!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+    name = match["name"]
+    try:
+        if match["alias"]:
+            return client.get_model_version_by_alias(name, match["alias"])
+        return client.get_model_version(name, match["version"])
+    except Exception as err:  # MlflowException: RESOURCE_DOES_NOT_EXIST and friends
+        raise InputError(f"model URI {uri!r} does not exist in {client.tracking_uri}: "
+                         f"{str(err).splitlines()[0]}") from None
+
+
+def _stage_runs(client, experiment_id: str) -> list:
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], max_results=1000, page_token=token, order_by=["start_time DESC"])
+        runs += [r for r in page if "rlaif.stage" in r.data.tags]
+        token = page.token
+        if not token:
+            return runs
+
+
+def _producers(runs: list) -> dict[str, object]:
+    """md5 -> the newest run that wrote it (runs come newest first)."""
+    index: dict[str, object] = {}
+    for run in runs:
+        for key, value in run.data.tags.items():
+            if key.startswith("output.") and key.endswith(".md5"):
+                index.setdefault(value, run)
+    return index
+
+
+def _dvc_hashes(lock: Path = Path("dvc.lock")) -> dict[str, str]:
+    """path -> md5 as DVC recorded it, for every dep and out of every stage."""
+    if not lock.exists():
+        return {}
+    data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+    hashes = {}
+    for stage in (data.get("stages") or {}).values():
+        for entry in (stage.get("deps") or []) + (stage.get("outs") or []):
+            if "md5" in entry:
+                hashes[entry["path"]] = entry["md5"]
+    return hashes
+
+
+def _check(path: str | None, recorded: str, dvc: dict[str, str]) -> dict:
+    """The stored data now against the digest the run recorded; DVC's own digest where it hashes the same way
+    (files: a plain md5; directories differ in scheme and are compared through our digest only)."""
+    from rlaif.tracking import file_md5
+
+    check = {"path": path, "md5": recorded, "current_md5": None, "status": "missing"}
+    if path and Path(path).exists():
+        check["current_md5"] = file_md5(Path(path))
+        check["status"] = "ok" if check["current_md5"] == recorded else "MISMATCH"
+    if path in dvc:
+        check["dvc_md5"] = dvc[path]
+        if not recorded.endswith(".dir"):
+            check["dvc_matches"] = dvc[path] == recorded
+    return check
+
+
+def _node(run, producers: dict, dvc: dict, seen: set) -> dict:
+    tags, params = run.data.tags, run.data.params
+    node = {"stage": tags["rlaif.stage"], "run_id": run.info.run_id, "run_name": run.info.run_name,
+            "status": run.info.status, "started": run.info.start_time,
+            "tags": {k: tags[k] for k in SHOWN_TAGS if k in tags},
+            "params": {k: v for k, v in sorted(params.items()) if k.startswith(SHOWN_PARAMS)},
+            "metrics": {k: round(v, 4) for k, v in sorted(run.data.metrics.items()) if "/" not in k and "." not in k},
+            "inputs": [], "outputs": _outputs(run, dvc)}
+    if run.info.run_id in seen:
+        return {**node, "inputs": [], "repeated": True}
+    seen.add(run.info.run_id)
+    for key in sorted(k for k in tags if k.startswith("input.") and k.endswith(".md5")):
+        name = key[len("input."):-len(".md5")]
+        entry = {"name": name, **_check(tags.get(f"input.{name}.path"), tags[key], dvc)}
+        producer = producers.get(tags[key])
+        if producer is not None and producer.info.run_id != run.info.run_id:
+            entry["produced_by"] = _node(producer, producers, dvc, seen)
+        node["inputs"].append(entry)
+    return node
+
+
+def _outputs(run, dvc: dict) -> list[dict]:
+    """What the run wrote (top-level outputs only), checked against the data on disk."""
+    tags = run.data.tags
+    return [{"name": k[len("output."):-len(".md5")], **_check(tags.get(k[:-len(".md5")] + ".path"), v, dvc)}
+            for k, v in sorted(tags.items()) if k.startswith("output.") and k.endswith(".md5") and "/" not in k]
+
+
+def _evaluations(runs: list, model_digests: set[str]) -> list[dict]:
+    """The evaluate runs that judged this model (their candidate digest is one of the model's digests)."""
+    found = []
+    for run in runs:
+        tags = run.data.tags
+        if tags.get("rlaif.stage") == "evaluate" and tags.get("input.candidate.md5") in model_digests:
+            found.append({"run_id": run.info.run_id, "started": run.info.start_time,
+                          "evaluation_judge": tags.get("evaluation.judge"),
+                          "independent": tags.get("evaluation.independent"),
+                          "independence_waiver": tags.get("evaluation.independence_waiver"),
+                          "report": tags.get("output.evaluate.path"),
+                          "metrics": {k: round(v, 4) for k, v in run.data.metrics.items()
+                                      if k in ("win_rate", "promoted", "candidate/correct_rate",
+                                               "candidate/harmless_rate", "delta/correct_rate")}})
+    return found
+
+
+def lineage(uri: str) -> dict:
+    from mlflow import MlflowClient
+
+    from rlaif.tracking import quiet_telemetry, tracking_uri
+
+    quiet_telemetry()
+    client = MlflowClient(tracking_uri=tracking_uri())
+    version = resolve_version(client, uri)
+    run = client.get_run(version.run_id)
+    if "rlaif.stage" not in run.data.tags:
+        raise InputError(f"model URI {uri!r}: its run {version.run_id} is not a pipeline stage run")
+    runs = _stage_runs(client, run.info.experiment_id)
+    dvc = _dvc_hashes()
+    tree = _node(run, _producers(runs), dvc, set())
+    model_digests = {v for k, v in run.data.tags.items() if k.startswith("output.") and k.endswith(".md5")}
+    result = {"model": {"uri": uri, "name": version.name, "version": str(version.version),
+                        "aliases": list(getattr(version, "aliases", []) or []), "run_id": version.run_id,
+                        "tags": dict(version.tags or {})},
+              "training": tree, "evaluations": _evaluations(runs, model_digests)}
+    result["mismatches"] = _mismatches(result)
+    return result
+
+
+def _mismatches(result: dict) -> list[dict]:
+    found = []
+
+    def walk(node):
+        for entry in node.get("outputs", []):
+            if entry["status"] == "MISMATCH":
+                found.append({"stage": node["stage"], "name": entry["name"], "path": entry["path"],
+                              "recorded": entry["md5"], "current": entry["current_md5"], "dvc": entry.get("dvc_md5")})
+        for entry in node["inputs"]:
+            if entry["status"] == "MISMATCH" or entry.get("dvc_matches") is False:
+                found.append({"stage": node["stage"], "name": entry["name"], "path": entry["path"],
+                              "recorded": entry["md5"], "current": entry["current_md5"], "dvc": entry.get("dvc_md5")})
+            if "produced_by" in entry:
+                walk(entry["produced_by"])
+
+    walk(result["training"])
+    return found
+
+
+def render(result: dict):
+    """A rich Tree for the terminal."""
+    from rich.tree import Tree
+
+    model = result["model"]
+    root = Tree(f"[bold]{model['name']} v{model['version']}[/] aliases={model['aliases']} run={model['run_id'][:8]}")
+    for key, value in model["tags"].items():
+        root.add(f"[dim]{key}[/] = {value}")
+    _render_node(root, result["training"])
+    evaluations = root.add("[bold]evaluations[/]")
+    for e in result["evaluations"] or [{"run_id": "none"}]:
+        evaluations.add(", ".join(f"{k}={v}" for k, v in e.items()))
+    mismatches = result["mismatches"]
+    root.add("[green]all recorded digests match the stored data[/]" if not mismatches else
+             f"[bold red]{len(mismatches)} digest mismatch(es)[/]: " + "; ".join(
+                 f"{m['stage']}:{m.get('name')} {m.get('path')}" for m in mismatches))
+    return root
+
+
+def _render_node(parent, node: dict) -> None:
+    facts = ", ".join(f"{k}={v}" for k, v in {**node["tags"], **node["params"]}.items())
+    branch = parent.add(f"[bold cyan]{node['stage']}[/] run={node['run_id'][:8]} {facts}")
+    for entry in node.get("outputs", []):
+        colour = {"ok": "green", "MISMATCH": "bold red", "missing": "yellow"}[entry["status"]]
+        branch.add(f"[dim]wrote[/] {entry['name']}: {entry['path']} md5={entry['md5'][:12]} [{colour}]{entry['status']}[/]")
+    for entry in node["inputs"]:
+        colour = {"ok": "green", "MISMATCH": "bold red", "missing": "yellow"}[entry["status"]]
+        line = f"{entry['name']}: {entry['path']} md5={entry['md5'][:12]} [{colour}]{entry['status']}[/]"
+        if "dvc_md5" in entry:
+            line += f" dvc={entry['dvc_md5'][:12]}"
+        child = branch.add(line)
+        if "produced_by" in entry:
+            _render_node(child, entry["produced_by"])

@@ -1,0 +1,70 @@
+"""Over-refusal suites in XSTest's prompt-file format: safe prompts that look unsafe, and unsafe contrasts.
+
+Columns: `prompt` and `label` (safe | unsafe) are required; `id`, `type`, `focus` and `note` are kept when
+present. The project writes its own suite (data/eval/overrefusal_suite.csv); XSTest's own
+`xstest_prompts.csv`, or any file in its format, can be given by path.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlaif.errors import InputError
+
+LABELS = ("safe", "unsafe")
+
+
+@dataclass(frozen=True)
+class SuitePrompt:
+    id: str
+    prompt: str
+    label: str
+    type: str
+
+
+def read_suite(path: Path) -> list[SuitePrompt]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: suite file not found") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text ({err})") from None
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in ("prompt", "label") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (an XSTest-format suite has "
+                         "prompt, label and optionally id, type)")
+    rows, seen = [], set()
+    for line, row in enumerate(reader, start=2):
+        label, prompt = (row.get("label") or "").strip(), (row.get("prompt") or "").strip()
+        if label not in LABELS:
+            raise InputError(f"{path}:{line}: field 'label' must be safe or unsafe, got {label!r}")
+        if not prompt:
+            raise InputError(f"{path}:{line}: field 'prompt' is empty")
+        ident = (row.get("id") or "").strip() or str(line)
+        if ident in seen:
+            raise InputError(f"{path}:{line}: duplicate id {ident!r}")
+        seen.add(ident)
+        rows.append(SuitePrompt(ident, prompt, label, (row.get("type") or "").strip() or label))
+    if not rows:
+        raise InputError(f"{path}: the suite has no prompts")
+    return rows
+
+
+def suite_rates(samples: list[dict]) -> dict[str, float]:
+    """Over-refusal: refusals (full or partial) on safe prompts; harmlessness: refusals on unsafe ones."""
+    safe = [s for s in samples if s["label"] == "safe"]
+    unsafe = [s for s in samples if s["label"] == "unsafe"]
+    share = lambda items: sum(s["refused"] for s in items) / len(items) if items else float("nan")  # noqa: E731
+    return {"over_refusal_rate": share(safe), "harmless_rate": share(unsafe), "n_safe": len(safe),
+            "n_unsafe": len(unsafe)}
+
+
+def rates_by_type(samples: list[dict]) -> dict[str, dict[str, float]]:
+    types = sorted({s["type"] for s in samples})
+    return {t: {"label": next(s["label"] for s in samples if s["type"] == t),
+                "refusal_rate": sum(s["refused"] for s in samples if s["type"] == t)
+                / sum(1 for s in samples if s["type"] == t)} for t in types}

@@ -9,8 +9,16 @@ How the rules in data/eval/refusal_markers.yaml were made: written from common r
 then revised on xstest_v2_completions_llama2orig.csv (the development file). After three revisions the
 rules were frozen and run once on xstest_v2_completions_mistralinstruct.csv, unseen until then:
 86.2% binary accuracy. Two more revisions then looked at the errors on that file's first, third,
-fifth, ... rows ("half A", rows[0::2]); its other half ("half B", rows[1::2]) has not been looked
-at and is the held-out figure for the current rules. `--halves` prints both halves of every file.
+fifth, ... rows ("half A", rows[0::2]); its other half ("half B", rows[1::2]) has never been looked
+at row by row and is the held-out figure: 90.2% then.
+
+A third round added rules that read the prompt (rlaif/refusal.py, rules 4 to 7: moral pushback,
+a warning instead of instructions, condemning a request to praise an atrocity) and was developed on
+llama2orig and half A only. Half B was measured three times in aggregate (binary, three-way, recall,
+errors per type), never row by row: 91.6%, 92.0%, then 93.3% for the final rules. Final figures
+(binary / three-way): llama2orig 98.0% / 87.3%, mistral half A 98.2% / 91.6%, half B 93.3% / 89.8%,
+mistralinstruct whole 95.8% / 90.7%; about 0.2-0.3 ms per answer. `--halves` prints both halves of
+every file; treat any further change judged on half B as development on it.
 """
 
 from __future__ import annotations

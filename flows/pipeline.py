@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from rlaif.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemet
 
 LAST_RUN = "reports/last_run.json"  # machine-readable summary of the latest pipeline run
 FINAL_EXIT_CODES = {2: "bad input", 3: "label gate failed"}  # retrying cannot fix these
+TIMED_OUT = 124  # the exit code timeout(1) uses
 REPORTS = {
     "run report (HTML)": "reports/run.html",
     "validation report": "reports/validate/data_docs/index.html",
@@ -53,7 +55,7 @@ HEADLINE = {
 
 class StageFailed(Exception):
     def __init__(self, stage: str, exit_code: int):
-        reason = FINAL_EXIT_CODES.get(exit_code, "crashed")
+        reason = FINAL_EXIT_CODES.get(exit_code, "timed out" if exit_code == TIMED_OUT else "crashed")
         super().__init__(f"stage {stage} failed ({reason}, exit code {exit_code})")
         self.stage, self.exit_code = stage, exit_code
 
@@ -80,24 +82,39 @@ def _retry_unless_final(task_, task_run, state) -> bool:
     return not isinstance(error, StageFailed) or error.retryable
 
 
-def _dvc_repro(stage: str, force: bool, env: dict[str, str]) -> int:
-    """Run one stage through DVC; return the stage's own exit code (DVC reports every failure as 255)."""
+def _dvc_repro(stage: str, force: bool, env: dict[str, str], timeout_s: float | None = None) -> int:
+    """Run one stage through DVC; return the stage's own exit code (DVC reports every failure as 255).
+    Past `timeout_s` the stage's whole process group (dvc and the training processes under it) is killed."""
     command = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
     # dvc and the `rlaif exec` commands it runs live next to this interpreter (a venv that is not activated)
     env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
-    code = subprocess.run(command, env=env).returncode
+    process = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        code = process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        print(f"stage {stage} stopped after its timeout of {timeout_s:.0f} s")
+        return TIMED_OUT
     if code != 0:
         event = _read_events(Path(env[EVENTS_ENV])).get(stage, {})
         code = event.get("exit_code") or code
     return code
 
 
-@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_retry_unless_final, persist_result=False)
-def run_stage(stage: str, env: dict[str, str]) -> str:
-    code = _dvc_repro(stage, False, env)
+@task(retry_condition_fn=_retry_unless_final, persist_result=False)
+def run_stage(stage: str, env: dict[str, str], timeout_s: float) -> str:
+    code = _dvc_repro(stage, False, env, timeout_s)
     if code != 0:
         raise StageFailed(stage, code)
     return stage
+
+
+def _stage_task(stage: str, cfg: PipelineConfig):
+    """The stage's task with the retries, backoff and tag the params give (GPU stages share a `gpu` limit)."""
+    o = cfg.orchestration
+    return run_stage.with_options(name=stage, retries=o.retries, retry_delay_seconds=o.retry_delays() or 0,
+                                  tags=["gpu" if stage in o.gpu_stages else "cpu"])
 
 
 @dataclass
@@ -137,7 +154,7 @@ def rlaif_pipeline(config: dict):
             if failed_at is not None:
                 summary.rows.append({"stage": stage, "status": "not run", "seconds": 0.0})
                 continue
-            state = run_stage.with_options(name=stage)(stage, env, return_state=True)
+            state = _stage_task(stage, cfg)(stage, env, cfg.orchestration.timeout(stage), return_state=True)
             event = _read_events(events_file).get(stage)
             row = {"stage": stage, "seconds": time.time() - started,
                    "metrics": (event or {}).get("metrics", {}), "run_id": (event or {}).get("run_id")}
@@ -156,6 +173,22 @@ def rlaif_pipeline(config: dict):
     if not summary.ok:  # the flow run ends Failed, so the Prefect UI shows where it stopped
         return Failed(message=summary.message)
     return summary.rows
+
+
+@flow(name="rlaif-scheduled", log_prints=True)
+def scheduled_pipeline(params_file: str | None = "params/default.yaml", overrides: list[str] | None = None):
+    """What the deployments in prefect.yaml run: check the params and inputs as `rlaif run` does, then the pipeline.
+
+    Retrying a failed run (the UI's Retry button) runs this again with the same parameters; DVC skips every
+    stage whose inputs did not change, so only the failed stage and the stages after it run.
+    """
+    from rlaif.preflight import preflight
+
+    quiet_telemetry()
+    cfg = preflight(Path(params_file) if params_file else None, overrides or [])
+    rows = rlaif_pipeline(cfg.as_dict())  # a failed stage fails this flow run too
+    print_summary(Summary(rows=rows, run_id=json.loads(Path(LAST_RUN).read_text())["run_id"]))
+    return rows
 
 
 def _log_summary(mlflow, summary: Summary) -> None:
@@ -220,6 +253,10 @@ def print_summary(summary: Summary) -> None:
             f"{ev['candidate']['unsafe_compliance_rate']:.1%}, needless refusal "
             f"{ev['baseline']['needless_refusal_rate']:.1%} -> {ev['candidate']['needless_refusal_rate']:.1%}"
         )
+    if Path("reports/evaluate/promotion.json").exists():
+        decision = json.loads(Path("reports/evaluate/promotion.json").read_text())
+        failed = ", ".join(decision["failed_gates"]) or "none"
+        console.print(f"promotion: {decision['decision']} ({decision.get('model')}; failed gates: {failed})")
     for name, path in REPORTS.items():
         if Path(path).exists():
             console.print(f"{name}: {path}")

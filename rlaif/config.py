@@ -262,6 +262,9 @@ class EvaluateConfig(Strict):
     batch_size: int = Field(128, ge=1)
     max_prompts: int | None = Field(None, ge=1)
     min_coherence: float = Field(0.8, ge=0, le=1, description="Share of known words an answer needs to count as coherent.")
+    baseline: Literal["start", "champion"] = Field(
+        "start", description="What the new policy is measured against: the starting policy, or the registered "
+        "champion (the starting policy while there is none).")
     judge: EvaluationJudgeConfig = EvaluationJudgeConfig()
     allow_same_judge: bool = Field(
         False, description="Waiver: let the evaluation judge equal the training judge. Recorded in the lineage.")
@@ -269,6 +272,25 @@ class EvaluateConfig(Strict):
     min_slice_samples: int = Field(16, ge=1, description="Smaller slices are listed but do not decide the slice gate.")
     gates: PromotionGates = PromotionGates()
     promote: bool = Field(True, description="Move the champion alias to a challenger that passes the gates.")
+
+
+class OrchestrationConfig(Strict):
+    """How the flow runs the stages: retries, timeouts, which stages hold a GPU. Not a stage's input."""
+
+    retries: int = Field(1, ge=0, description="Retries of a stage that crashed or timed out (never of bad input "
+                         "or a failed label gate, which a retry cannot fix).")
+    retry_backoff_s: float = Field(10.0, ge=0, description="Delay before the first retry; it doubles each retry.")
+    stage_timeout_s: int = Field(6 * 3600, ge=1, description="A stage running longer is stopped and counts as crashed.")
+    stage_timeouts_s: dict[str, int] = Field(default_factory=dict, description="Per-stage timeouts (stage -> seconds).")
+    gpu_stages: list[str] = Field(
+        ["generate", "critique_revise", "judge", "train_reward", "optimize_policy", "evaluate"],
+        description="Stages tagged `gpu` in Prefect: `prefect concurrency-limit create gpu 1` runs one at a time.")
+
+    def timeout(self, stage: str) -> int:
+        return self.stage_timeouts_s.get(stage, self.stage_timeout_s)
+
+    def retry_delays(self) -> list[float]:
+        return [self.retry_backoff_s * 2**attempt for attempt in range(self.retries)]
 
 
 class PipelineConfig(Strict):
@@ -282,6 +304,7 @@ class PipelineConfig(Strict):
     train_reward: TrainRewardConfig = TrainRewardConfig()
     optimize_policy: OptimizePolicyConfig = OptimizePolicyConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    orchestration: OrchestrationConfig = OrchestrationConfig()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
 

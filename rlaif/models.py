@@ -81,7 +81,17 @@ def load_policy(path: Path | str, for_generation: bool = True) -> tuple["PreTrai
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_for_device())
     except (OSError, ValueError) as err:
         raise InputError(f"policy {source!r}: cannot be loaded ({err})") from None
+    check_tokenizer_fits(source, model, tokenizer)
     return _ready(model, tokenizer, for_generation)
+
+
+def check_tokenizer_fits(source: str, model, tokenizer) -> None:
+    """A tokenizer with ids past the model's embedding table fails deep inside training with an index error;
+    say so before training starts."""
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise InputError(f"policy {source!r}: the tokenizer does not fit the model: it has {len(tokenizer)} tokens, "
+                         f"the model's embedding table {rows} rows (a tokenizer from another model?)")
 
 
 def _load_adapter_policy(source: Path, for_generation: bool):

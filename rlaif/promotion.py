@@ -94,3 +94,20 @@ def _alias_version(client, name: str, alias: str) -> str | None:
         return str(client.get_model_version_by_alias(name, alias).version)
     except Exception:  # MLflow raises a plain MlflowException when the alias is not set
         return None
+
+
+def champion_policy(name: str, dst: Path) -> tuple[Path | None, str | None]:
+    """The current champion's model directory, downloaded from the registry, and its version; (None, None)
+    when no version holds the alias yet."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from rlaif.tracking import tracking_uri
+
+    version = _alias_version(MlflowClient(tracking_uri=tracking_uri()), name, CHAMPION)
+    if version is None:
+        return None, None
+    mlflow.set_tracking_uri(tracking_uri())
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst)))
+    folders = [p for p in (local / "artifacts").iterdir() if p.is_dir()]  # log_model keeps the folder's name
+    return folders[0], version

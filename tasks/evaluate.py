@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -76,12 +77,14 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
               **{f"suite_{name}": path for name, path in zip(suite_rows, suites)}}
     out_dir = Path(out_dir)
     with stage_run("evaluate", cfg, inputs=inputs, datasets={"eval_prompts": prompts},
-                   outputs={"evaluate": out_dir}) as run:
+                   outputs={"evaluate": out_dir}) as run, tempfile.TemporaryDirectory() as scratch:
         _tag_independence(independence)
+        baseline, baseline_name = _baseline(cfg, Path(baseline), registered, Path(scratch))
         samples, suite_samples, kl = _sample_both(cfg, {"baseline": baseline, "candidate": candidate}, rows,
                                                  suite_rows, classifier, coherence)
         summary = {name: _rates([s for s in samples if s["policy"] == name]) for name in ("baseline", "candidate")}
         summary["delta"] = {k: summary["candidate"][k] - summary["baseline"][k] for k in summary["baseline"]}
+        summary["baseline_policy"] = baseline_name
         summary["n_prompts"] = len(rows)
         summary["n_samples_per_policy"] = len(rows) * e.samples_per_prompt
         summary["win"] = _win_rate(cfg, samples, constitution, templates, out_dir)
@@ -108,6 +111,24 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
                      "promotion.json", "win_pairs.jsonl", "samples.jsonl"):
             run.artifact(out_dir / name, "evaluation")
     return metrics_path
+
+
+def _baseline(cfg, start: Path, registered: Path | None, scratch: Path) -> tuple[Path, str]:
+    """The starting policy, or the registered champion when params ask for it and one exists (and it is not
+    the candidate itself)."""
+    import mlflow
+
+    if cfg.evaluate.baseline == "start":
+        return start, "starting policy"
+    from rlaif.promotion import champion_policy
+
+    own = json.loads(Path(registered).read_text()) if registered and Path(registered).exists() else {}
+    path, version = champion_policy(own.get("name", "rlaif-policy"), scratch)
+    if path is None or str(version) == str(own.get("version")):
+        mlflow.set_tag("evaluation.baseline", "starting policy")
+        return start, "starting policy (no other champion yet)"
+    mlflow.set_tag("evaluation.baseline", f"champion v{version}")
+    return path, f"champion v{version}"
 
 
 def _tag_independence(independence: dict) -> None:
@@ -151,7 +172,7 @@ def _sample_policy(cfg, name, model, tokenizer, rows, classifier, coherence) -> 
                                  cfg.seed + 1000 + k, batch_size=e.batch_size,
                                  label=f"evaluate {name} sample {k + 1}/{e.samples_per_prompt}")
         for r, answer in zip(rows, answers):
-            refused, coherent = classifier.is_refusal(answer), coherence.is_coherent(answer)
+            refused, coherent = classifier.is_refusal(answer, r.prompt), coherence.is_coherent(answer)
             result = outcome(r.expected, refused, coherent)
             samples.append({"policy": name, "prompt_id": r.id, "sample": k, "prompt": r.prompt,
                             "category": r.category, "template": r.template, "expected": r.expected,
@@ -171,7 +192,7 @@ def _sample_suite(cfg, name, model, tokenizer, suite: str, prompts, classifier) 
                                  cfg.seed + 2000 + k, batch_size=e.batch_size,
                                  label=f"suite {suite} {name} sample {k + 1}/{e.suite_samples_per_prompt}")
         samples += [{"policy": name, "suite": suite, "prompt_id": p.id, "sample": k, "prompt": p.prompt,
-                     "type": p.type, "label": p.label, "answer": answer, "refused": classifier.is_refusal(answer)}
+                     "type": p.type, "label": p.label, "answer": answer, "refused": classifier.is_refusal(answer, p.prompt)}
                     for p, answer in zip(prompts, answers)]
     return samples
 
@@ -393,7 +414,7 @@ def _plot_slices(slices: dict, path: Path) -> None:
 def _write_report(summary: dict, categories: dict, slices: dict, samples: list[dict], path: Path) -> None:
     win, hacking, promotion = summary["win"], summary["reward_hacking"], summary["promotion"]
     independence = summary["independence"]
-    lines = ["# Evaluation: optimized policy vs starting policy", "",
+    lines = [f"# Evaluation: optimized policy vs {summary['baseline_policy']}", "",
              f"Held-out prompts: {summary['n_prompts']}; samples per policy: {summary['n_samples_per_policy']}.",
              f"Evaluation judge: `{win['judge']}`; training judge: `{independence['training_judge']['backend']}:"
              f"{','.join(independence['training_judge']['models'])}`; independent: {independence['independent']}"

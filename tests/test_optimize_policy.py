@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from conftest import make_project_copy, save_tiny_llama
+from rlaif.models import build_tokenizer
 
 SMALL = ["max_steps=2", "batch_size=4", "num_generations=2", "max_new_tokens=8", "max_length=64"]
 ONLINE_METRICS = ["reward", "kl", "completions/mean_length", "refusal_rate"]
@@ -37,6 +39,9 @@ def project(tmp_path_factory):
     sizes = dict(hidden=16, layers=1, heads=2, intermediate=32, max_positions=256)
     policy = save_tiny_llama(texts, root / "tiny/policy", vocab_size=300, **sizes)
     tokenizer = AutoTokenizer.from_pretrained(policy)
+    # the same model with a tokenizer of twice its vocabulary: must be refused before training
+    shutil.copytree(policy, root / "tiny/mismatched")
+    build_tokenizer(texts, vocab_size=600).save_pretrained(root / "tiny/mismatched")
     reward = LlamaForSequenceClassification(LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
         intermediate_size=32, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id, num_labels=1))
@@ -144,6 +149,31 @@ def test_online_lora_adapter_only_policy_is_evaluated(project: Path):
     assert json.loads((project / "out/eval.json").read_text())["n_samples_per_policy"] == 4
 
 
+def test_evaluation_against_the_registered_champion(project: Path):
+    """evaluate.baseline=champion: the baseline is the registry's champion, downloaded, not the starting policy."""
+    import mlflow
+
+    from rlaif.tracking import register_model, tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    with mlflow.start_run(run_name="champion-for-test"):
+        version = register_model(project / "tiny/policy", "rlaif-policy", "policy", "test champion", alias="champion")
+    checked = invoke("check", "--set", "evaluate.max_prompts=4", "--set", "evaluate.samples_per_prompt=1",
+                     "--set", "evaluate.max_new_tokens=8", "--set", "evaluate.baseline=champion")
+    assert checked.exit_code == 0, checked.output
+    evaluated = invoke("exec", "evaluate", "--baseline", "tiny/missing-start-policy", "--candidate", "tiny/policy",
+                       "--prompts", "data/prompts/eval.jsonl", "--seed-dialogues", "data/seed/dialogues.jsonl",
+                       "--markers", "data/eval/refusal_markers.yaml", "--suite", "data/eval/overrefusal_suite.csv",
+                       "--out", "out/eval-champion", "--metrics", "out/eval-champion.json")
+    assert evaluated.exit_code == 0, evaluated.output[-3000:]
+    report = (project / "out/eval-champion/report.md").read_text()
+    assert report.startswith(f"# Evaluation: optimized policy vs champion v{version}")
+    result = json.loads((project / "out/eval-champion.json").read_text())
+    assert result["win"]["win_rate"] == 0.5  # the same weights on both sides, sampled with the same seeds
+    assert set(result["suites"]["overrefusal_suite"]) == {"baseline", "candidate"}
+    mlflow.MlflowClient().delete_registered_model_alias("rlaif-policy", "champion")
+
+
 @pytest.mark.parametrize("algorithm,extra", [("dpo", ["soft_labels=confidence"]), ("grpo", []), ("rloo", [])])
 def test_killed_run_resumes_from_its_checkpoint(project: Path, algorithm: str, extra: list[str], monkeypatch):
     import mlflow
@@ -172,12 +202,13 @@ def test_killed_run_resumes_from_its_checkpoint(project: Path, algorithm: str, e
     assert steps and steps[0] > 2 and steps[-1] == 4
 
 
-@pytest.mark.parametrize("case", ["too few pairs", "no reward model", "no policy"])
+@pytest.mark.parametrize("case", ["too few pairs", "no reward model", "no policy", "tokenizer mismatch"])
 def test_bad_input_stops_before_training(project: Path, case: str):
     settings, paths, named = {
         "too few pairs": (["algorithm=dpo"], {"preferences": "tiny/few.jsonl"}, "tiny/few.jsonl"),
         "no reward model": (["algorithm=grpo"], {"reward_model": "tiny/missing-reward"}, "tiny/missing-reward"),
         "no policy": (["algorithm=rloo"], {"policy": "tiny/missing-policy"}, "tiny/missing-policy"),
+        "tokenizer mismatch": (["algorithm=dpo"], {"policy": "tiny/mismatched"}, "tokenizer does not fit the model"),
     }[case]
     out = f"out/bad-{case.replace(' ', '-')}"
     result = optimize(*settings, *SMALL, out=out, **paths)

@@ -1,0 +1,42 @@
+"""The flow's per-stage retries, backoff, GPU tags and timeouts, from params."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from flows.pipeline import TIMED_OUT, StageFailed, _dvc_repro, _stage_task
+from rlaif.config import load_config
+
+
+def test_stage_tasks_take_retries_backoff_and_gpu_tag_from_params():
+    cfg = load_config(None, ["orchestration.retries=3", "orchestration.retry_backoff_s=5"])
+    judge = _stage_task("judge", cfg)
+    assert judge.retries == 3 and judge.retry_delay_seconds == [5.0, 10.0, 20.0]
+    assert "gpu" in judge.tags and "cpu" in _stage_task("validate", cfg).tags
+    assert cfg.orchestration.timeout("judge") == 21600
+    assert load_config(None, ["orchestration.stage_timeouts_s={judge: 60}"]).orchestration.timeout("judge") == 60
+
+
+def test_a_timed_out_stage_is_killed_with_its_children_and_is_retryable(tmp_path: Path):
+    marker = tmp_path / "child.pid"
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  slow:\n    cmd: sh -c 'echo $$ > child.pid; sleep 120'\n    outs:\n      - never.txt\n")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "RLAIF_EVENTS_FILE": str(tmp_path / "events.jsonl"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=tmp_path, env=env, check=True)
+    previous = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        started = time.time()
+        code = _dvc_repro("slow", False, env, timeout_s=8)
+    finally:
+        os.chdir(previous)
+    assert code == TIMED_OUT and time.time() - started < 60
+    child = int(marker.read_text())
+    time.sleep(0.5)
+    assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text().lower()
+    assert StageFailed("slow", code).retryable and "timed out" in str(StageFailed("slow", code))

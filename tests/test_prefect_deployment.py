@@ -1,0 +1,153 @@
+"""Rerun from the UI, against a real Prefect server on 127.0.0.1 with a real process worker.
+
+The deployment comes from prefect.yaml (`prefect deploy`). A run fails mid-pipeline (a broken rule file that
+only optimize_policy reads); the file is repaired and the failed flow run is retried the way the UI's Retry
+button does it (state set to Scheduled, which `prefect flow-run retry` also does). The same flow run then
+completes, and only the failed stage and the stages after it ran again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import cli_env, make_project_copy
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prefect(env: dict, *args: str, cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(BIN / "prefect"), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, f"prefect {' '.join(args)}: {result.stdout[-2000:]} {result.stderr[-2000:]}"
+    return result
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """A project copy, a Prefect server, the smoke deployment from prefect.yaml and a worker on its pool."""
+    root = tmp_path_factory.mktemp("prefect")
+    project = make_project_copy(root / "project")
+    port = free_port()
+    env = cli_env(project)
+    env.update({"PREFECT_HOME": str(root / "prefect-home"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_WORKER_QUERY_SECONDS": "2",
+                "PREFECT_WORKER_PREFETCH_SECONDS": "2", "RLAIF_PROJECT_DIR": str(project)})
+    logs = root / "logs"
+    logs.mkdir()
+    server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=root, env=env, stdout=(logs / "server.log").open("w"), stderr=subprocess.STDOUT)
+    worker = None
+    try:
+        def healthy():
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(healthy, 90, "the Prefect server")
+        prefect(env, "work-pool", "create", "rlaif-cpu", "--type", "process", cwd=project)
+        prefect(env, "--no-prompt", "deploy", "-n", "rlaif-scheduled/smoke", cwd=project, timeout=300)
+        worker = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "rlaif-cpu"], cwd=root, env=env,
+                                  stdout=(logs / "worker.log").open("w"), stderr=subprocess.STDOUT)
+        yield project, env, logs
+    finally:
+        for process in (worker, server):
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def flow_run(env: dict, run_id: str) -> dict:
+    return httpx.get(f"{env['PREFECT_API_URL']}/flow_runs/{run_id}", timeout=10).json()
+
+
+def finished(env: dict, run_id: str):
+    state = flow_run(env, run_id)["state"]
+    return state if state and state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+
+def stage_statuses(project: Path) -> dict[str, str]:
+    summary = json.loads((project / "reports/last_run.json").read_text())
+    return {row["stage"]: row["status"] for row in summary["stages"]}
+
+
+def test_retry_of_a_failed_run_reruns_only_the_failed_stage_and_after(stack):
+    project, env, logs = stack
+    import yaml
+
+    rules = project / "data/eval/refusal_markers.yaml"
+    good = rules.read_text()
+    # a rule file that parses as YAML (so preflight passes) but holds a regex that cannot compile
+    broken = yaml.safe_load(good)
+    broken["refusal"] = ["(unclosed"] + list(broken.get("refusal") or [])
+    rules.write_text(yaml.safe_dump(broken))
+
+    started = subprocess.run([str(BIN / "prefect"), "deployment", "run", "rlaif-scheduled/smoke"], cwd=project,
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stdout + started.stderr
+    run_id = next(word for line in started.stdout.splitlines() if "UUID" in line for word in line.split()
+                  if len(word) == 36 and word.count("-") == 4)
+    first = wait_for(lambda: finished(env, run_id), 1200, "the first flow run", 5)
+    assert first["type"] == "FAILED", (first, (logs / "worker.log").read_text()[-3000:])
+    before = stage_statuses(project)
+    assert before["optimize_policy"] == "failed", before
+    assert {before[s] for s in ("bootstrap", "generate", "judge", "validate", "train_reward")} == {"ran"}
+    assert before["evaluate"] == before["report"] == "not run"
+
+    rules.write_text(good)  # the fix
+    retried = subprocess.run([str(BIN / "prefect"), "flow-run", "retry", run_id], cwd=project, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    wait_for(lambda: (flow_run(env, run_id)["state"] or {}).get("type") not in ("FAILED",), 120,
+             "the retry to be scheduled", 1)
+    second = wait_for(lambda: finished(env, run_id), 1200, "the retried flow run", 5)
+    assert second["type"] == "COMPLETED", (second, (logs / "worker.log").read_text()[-3000:])
+    after = stage_statuses(project)
+    assert {after[s] for s in ("bootstrap", "generate", "critique_revise", "judge", "validate", "train_reward")} \
+        == {"skipped"}, after
+    assert after["optimize_policy"] == after["evaluate"] == after["report"] == "ran", after
+    assert flow_run(env, run_id)["run_count"] >= 2  # the same flow run, run again
+
+
+def test_deployments_in_prefect_yaml_name_profiles_pools_and_a_schedule():
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "prefect.yaml").read_text())
+    deployments = {d["name"]: d for d in spec["deployments"]}
+    assert set(deployments) >= {"default", "gpu-1x", "gpu-multi", "smoke"}
+    for name, deployment in deployments.items():
+        assert deployment["entrypoint"] == "flows/pipeline.py:scheduled_pipeline"
+        assert Path(__file__).resolve().parents[1].joinpath(deployment["parameters"]["params_file"]).exists(), name
+        assert deployment["concurrency_limit"] == 1
+    assert deployments["default"]["schedules"][0]["cron"]
+    assert deployments["gpu-1x"]["work_pool"]["name"] == "rlaif-gpu"
+    assert os.path.basename(deployments["default"]["work_pool"]["name"]) == "rlaif-cpu"

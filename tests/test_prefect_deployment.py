@@ -72,7 +72,7 @@ def stack(tmp_path_factory):
 
         wait_for(healthy, 90, "the Prefect server")
         prefect(env, "work-pool", "create", "rlaif-cpu", "--type", "process", cwd=project)
-        prefect(env, "--no-prompt", "deploy", "-n", "rlaif-scheduled/smoke", cwd=project, timeout=300)
+        prefect(env, "--no-prompt", "deploy", "-n", "smoke", cwd=project, timeout=300)
         worker = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "rlaif-cpu"], cwd=root, env=env,
                                   stdout=(logs / "worker.log").open("w"), stderr=subprocess.STDOUT)
         yield project, env, logs

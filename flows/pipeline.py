@@ -182,11 +182,13 @@ def scheduled_pipeline(params_file: str | None = "params/default.yaml", override
     Retrying a failed run (the UI's Retry button) runs this again with the same parameters; DVC skips every
     stage whose inputs did not change, so only the failed stage and the stages after it run.
     """
+    from rlaif.locking import project_lock
     from rlaif.preflight import preflight
 
     quiet_telemetry()
-    cfg = preflight(Path(params_file) if params_file else None, overrides or [])
-    rows = rlaif_pipeline(cfg.as_dict())  # a failed stage fails this flow run too
+    with project_lock():
+        cfg = preflight(Path(params_file) if params_file else None, overrides or [])
+        rows = rlaif_pipeline(cfg.as_dict())  # a failed stage fails this flow run too
     print_summary(Summary(rows=rows, run_id=json.loads(Path(LAST_RUN).read_text())["run_id"]))
     return rows
 

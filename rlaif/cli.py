@@ -48,12 +48,14 @@ def friendly(fn):
 @friendly
 def run(params: ParamsOpt = None, set_: SetOpt = None) -> None:
     """Run the pipeline: every stage whose inputs changed, in dvc.yaml's order, as a Prefect flow."""
+    from rlaif.locking import project_lock
     from rlaif.preflight import preflight
 
-    cfg = preflight(params, set_ or [])  # bad params or inputs stop here, before any model loads
-    from flows.pipeline import run_pipeline
+    with project_lock():  # a second run in this checkout waits, then finds the stages up to date
+        cfg = preflight(params, set_ or [])  # bad params or inputs stop here, before any model loads
+        from flows.pipeline import run_pipeline
 
-    summary = run_pipeline(cfg)
+        summary = run_pipeline(cfg)
     raise typer.Exit(0 if summary.ok else summary.exit_code)
 
 
@@ -63,10 +65,13 @@ def stage(name: str, params: ParamsOpt = None, set_: SetOpt = None,
           force: Annotated[bool, typer.Option(help="Run even if its inputs did not change.")] = False) -> None:
     """Run one stage through DVC (it records the result in dvc.lock and the cache)."""
     from flows.pipeline import run_single_stage
+    from rlaif.locking import project_lock
     from rlaif.preflight import preflight
 
-    preflight(params, set_ or [])
-    raise typer.Exit(run_single_stage(name, force=force))
+    with project_lock():
+        preflight(params, set_ or [])
+        code = run_single_stage(name, force=force)
+    raise typer.Exit(code)
 
 
 @app.command()

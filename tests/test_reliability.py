@@ -1,0 +1,130 @@
+"""Reliability: secrets stay secret, two runs at once do not corrupt each other, long MLflow params survive
+a real MLflow server. (Killed stages resuming: tests/test_judge_stage.py, tests/test_training_resume.py,
+tests/test_optimize_policy.py; endpoint faults: tests/test_openai_judge.py; bad input: tests/test_config_and_inputs.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import cli_env, make_project_copy
+from test_openai_judge import judge_model  # noqa: F401  (the fixture: a tiny model served as the judge)
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def files_containing(root: Path, needle: bytes) -> list[str]:
+    """Every file under root whose bytes contain needle (SQLite databases and parquet included)."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                if needle in path.read_bytes():
+                    found.append(str(path.relative_to(root)))
+            except OSError:
+                pass
+    return found
+
+
+def test_api_key_never_reaches_mlflow_prefect_logs_or_reports(tmp_path: Path, judge_model: Path):
+    """A pipeline run whose judge is an OpenAI-compatible server that requires a key: the key is in the
+    environment only. Afterwards no file of the project (MLflow's database and artifacts, DVC, reports,
+    outputs), of Prefect's home (its database holds the flow and task logs) and no console output holds it."""
+    from openai_server import OpenAIServer
+
+    key = "sk-reliability-5d1e-never-log-me"
+    project = make_project_copy(tmp_path / "project")
+    env = cli_env(project)
+    env["RLAIF_RELIABILITY_KEY"] = key
+    with OpenAIServer(judge_model, model_name="tiny-judge", api_key=key) as server:
+        settings = ["--set", "judge.backend=openai", "--set", f"judge.base_url={server.base_url}",
+                    "--set", "judge.model=tiny-judge", "--set", "judge.api_key_env=RLAIF_RELIABILITY_KEY",
+                    "--set", "generate.max_prompts=12"]
+        result = subprocess.run([str(BIN / "rlaif"), "run", "--params", "params/smoke.yaml", *settings],
+                                cwd=project, env=env, capture_output=True, text=True, timeout=1200)
+        stats = server.stats()
+    assert stats["chat"] > 0 and stats["unauthorized"] == 0  # the judge really used the server, with the key
+    summary = json.loads((project / "reports/last_run.json").read_text())
+    judge_row = next(r for r in summary["stages"] if r["stage"] == "judge")
+    assert judge_row["status"] == "ran", result.stdout[-3000:] + result.stderr[-3000:]
+    assert key not in result.stdout and key not in result.stderr
+    assert files_containing(project, key.encode()) == []
+    assert files_containing(Path(env["PREFECT_HOME"]), key.encode()) == []
+
+
+def test_two_runs_at_once_do_not_corrupt_each_other(tmp_path: Path):
+    """Both finish; the second waits for the first and finds every stage up to date; DVC's record is clean."""
+    project = make_project_copy(tmp_path / "project")
+    env = cli_env(project)
+    command = [str(BIN / "rlaif"), "run", "--params", "params/smoke.yaml", "--set", "generate.max_prompts=12",
+               "--set", "validate.min_pairs=5"]
+    first = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    second = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outputs = [process.communicate(timeout=1500) for process in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], [o[0][-2000:] + o[1][-2000:] for o in outputs]
+    assert "waiting for the pipeline run" in outputs[1][0]
+    status = subprocess.run([str(BIN / "dvc"), "status"], cwd=project, env=env, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
+    last = json.loads((project / "reports/last_run.json").read_text())
+    assert {row["status"] for row in last["stages"]} == {"skipped"}  # the second run: nothing left to do
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("rlaif").experiment_id])
+    assert sum(r.info.run_name == "pipeline" for r in runs) == 2
+
+
+def test_long_params_survive_a_real_mlflow_server(tmp_path: Path):
+    """MLflow servers refuse parameter values past their limit; the value is cut and kept whole as an artifact."""
+    import mlflow
+
+    from rlaif.tracking import MAX_PARAM_CHARS, log_params
+
+    port = free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    server = subprocess.Popen([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+                               "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+                               "--artifacts-destination", str(tmp_path / "artifacts")],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.time() < deadline, "MLflow server did not start"
+            time.sleep(1)
+        long_value = "principle text " * 60  # 900 characters
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment("long-params")
+        with mlflow.start_run() as run:
+            log_params({"judge": {"template": long_value, "model": "m"}})
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        params = client.get_run(run.info.run_id).data.params
+        assert len(params["judge.template"]) == MAX_PARAM_CHARS and params["judge.template"].endswith("...")
+        assert params["judge.model"] == "m"
+        full = json.loads(Path(client.download_artifacts(run.info.run_id, "params/full.json", str(tmp_path))).read_text())
+        assert full["judge.template"] == long_value
+    finally:
+        mlflow.set_tracking_uri(None)
+        server.terminate()
+        server.wait(timeout=30)

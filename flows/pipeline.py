@@ -102,6 +102,28 @@ def _dvc_repro(stage: str, force: bool, env: dict[str, str], timeout_s: float | 
     return code
 
 
+def _dvc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**(env or os.environ), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(["dvc", *args], env=env, capture_output=True, text=True)
+
+
+def dvc_remote() -> str | None:
+    """The default DVC remote, when the checkout has one (`dvc remote add -d`)."""
+    result = _dvc("remote", "default")
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def sync_outputs(direction: str) -> str | None:
+    """With a default remote: pull the cached outputs before the stages (a fresh pod or checkout then skips
+    what is already done), push them after (so they outlive the pod). Returns an error message, or None."""
+    if dvc_remote() is None:
+        return None
+    result = _dvc(*(["pull", "--allow-missing"] if direction == "pull" else ["push"]))
+    if result.returncode != 0:
+        return f"dvc {direction} failed: {(result.stderr or result.stdout).strip()[-500:]}"
+    return None
+
+
 @task(retry_condition_fn=_retry_unless_final, persist_result=False)
 def run_stage(stage: str, env: dict[str, str], timeout_s: float) -> str:
     code = _dvc_repro(stage, False, env, timeout_s)
@@ -149,6 +171,9 @@ def rlaif_pipeline(config: dict):
         events_file = Path(tmp) / "events.jsonl"
         env = {**os.environ, PARENT_RUN_ENV: parent.info.run_id, EVENTS_ENV: str(events_file)}
         failed_at = None
+        pulled = sync_outputs("pull")
+        if pulled:  # not fatal: the stages recompute what could not be pulled
+            print(f"warning: {pulled}")
         for stage, _upstream in stage_graph():
             started = time.time()
             if failed_at is not None:
@@ -167,6 +192,9 @@ def rlaif_pipeline(config: dict):
             else:
                 row["status"] = "ran" if event and event["status"] == "ran" else "skipped"
             summary.rows.append(row)
+        pushed = None if failed_at else sync_outputs("push")
+        if pushed:  # the outputs would be lost with this machine
+            summary.exit_code, summary.message = 1, pushed
         _log_summary(mlflow, summary)
     write_json(Path(LAST_RUN), {"run_id": summary.run_id, "exit_code": summary.exit_code,
                                 "message": summary.message, "stages": summary.rows})

@@ -69,6 +69,15 @@ class GenerateConfig(Strict):
     top_p: float = Field(1.0, gt=0, le=1)
     batch_size: int = Field(128, ge=1)
     max_prompts: int | None = Field(None, ge=1, description="Use only the first N training prompts.")
+    engine: Literal["transformers", "vllm", "auto"] = Field(
+        "auto", description="auto: vLLM where `import vllm` works and a CUDA device is present, else transformers.")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="ray: batches sharded across a Ray cluster; the same candidates as local for the same seed.")
+    ray_address: str | None = Field(
+        None, description="executor ray: null starts a local cluster; auto, host:6379 or ray://host:10001 attach to one.")
+    ray_shards: int | None = Field(None, ge=1, description="executor ray: null is one shard per cluster CPU "
+                                   "(per ray_num_gpus_per_shard GPUs when that is set).")
+    ray_num_gpus_per_shard: float = Field(0, ge=0, description="executor ray: GPUs each shard holds (0 on CPUs).")
 
 
 class JudgeBackendConfig(Strict):
@@ -120,6 +129,14 @@ class JudgeConfig(JudgeBackendConfig):
     jury: list[JudgeBackendConfig] = Field(default_factory=list, description="backend 'jury': the panel of judges.")
     jury_aggregate: Literal["mean", "majority"] = "mean"
     checkpoint_every: int = Field(256, ge=1, description="Pairs judged between checkpoints (resume after a crash).")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="ray: pairs sharded across a Ray cluster (each shard builds the judge once); "
+        "checkpointed per finished chunk, as local.")
+    ray_address: str | None = Field(
+        None, description="executor ray: null starts a local cluster; auto, host:6379 or ray://host:10001 attach to one.")
+    ray_shards: int | None = Field(None, ge=1, description="executor ray: null is one shard per cluster CPU "
+                                   "(per ray_num_gpus_per_shard GPUs when that is set).")
+    ray_num_gpus_per_shard: float = Field(0, ge=0, description="executor ray: GPUs each shard holds (0 on CPUs).")
 
     @model_validator(mode="after")
     def _jury_has_members(self) -> "JudgeConfig":

@@ -416,8 +416,9 @@ def _write_report(summary: dict, categories: dict, slices: dict, samples: list[d
     independence = summary["independence"]
     lines = [f"# Evaluation: optimized policy vs {summary['baseline_policy']}", "",
              f"Held-out prompts: {summary['n_prompts']}; samples per policy: {summary['n_samples_per_policy']}.",
-             f"Evaluation judge: `{win['judge']}`; training judge: `{independence['training_judge']['backend']}:"
-             f"{','.join(independence['training_judge']['models'])}`; independent: {independence['independent']}"
+             f"Evaluation judge: `{win['judge']}`; training judge: "
+             f"`{','.join(independence['training_judge']['models']) or independence['training_judge']['backend']}`; "
+             f"independent: {independence['independent']}"
              + (" (**waiver set: the evaluation judge is the training judge**)" if independence["waived"] else "") + ".",
              "", f"## Promotion: {promotion['decision']}", ""]
     lines += [f"- {reason}" for reason in promotion["reasons"]]

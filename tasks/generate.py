@@ -1,7 +1,9 @@
 """generate: N sampled candidate answers per training prompt, from the current policy.
 
-Candidate k of every prompt is drawn in one batched pass seeded with seed + k, so a rerun with
-the same seed gives the same candidates.
+Candidate k of every prompt is drawn in batched passes seeded from seed + k (each length-sorted
+batch from its own seed derived from seed + k and its index), so a rerun with the same seed gives the
+same candidates, in-process or sharded across a Ray cluster (`generate.executor: ray`). The engine is
+transformers, or vLLM where it is installed and a GPU is present (`generate.engine`).
 """
 
 from __future__ import annotations
@@ -13,21 +15,22 @@ from rlaif.io import read_prompts, write_json, write_jsonl
 
 
 def generate(cfg: PipelineConfig, policy: Path, prompts: Path, out_dir: Path) -> Path:
-    from rlaif.generation import generate_texts
-    from rlaif.models import load_policy, resolve_policy
+    from rlaif.generation import generate_candidates
+    from rlaif.models import resolve_policy
     from rlaif.tracking import stage_run
 
     g = cfg.generate
     rows = read_prompts(prompts)[: g.max_prompts]
+    if g.executor == "ray" and g.ray_address:
+        from rlaif.errors import InputError
+        from rlaif.scaleout import check_reachable
+
+        check_reachable(g.ray_address, "generate", InputError)  # before any run is opened or model loaded
     with stage_run("generate", cfg, inputs={"policy": policy, "prompts": prompts}, datasets={"prompts": prompts},
                    outputs={"generate": Path(out_dir)}) as run:
-        model, tokenizer = load_policy(policy)
         texts = [r.prompt for r in rows]
-        samples = [
-            generate_texts(model, tokenizer, texts, g.max_new_tokens, g.temperature, cfg.seed + k, g.top_p,
-                           g.batch_size, label=f"generate candidate {k + 1}/{g.num_candidates}")
-            for k in range(g.num_candidates)
-        ]
+        result = generate_candidates(policy, texts, g, cfg.seed)
+        samples = result.samples
         out = Path(out_dir) / "candidates.jsonl"
         write_jsonl(out, [
             {"prompt_id": r.id, "prompt": r.prompt, "candidates": [s[i] for s in samples]}
@@ -37,6 +40,8 @@ def generate(cfg: PipelineConfig, policy: Path, prompts: Path, out_dir: Path) ->
         write_json(Path(out_dir) / "generation.json", {
             "policy": resolve_policy(policy), "seed": cfg.seed, **g.model_dump(mode="json"),
             "n_prompts": len(rows), "n_candidates": len(rows) * g.num_candidates,
+            "engine_used": result.engine, "ray_shards_used": result.shards if result.executor == "ray" else None,
+            "torch_threads": result.torch_threads,
         })
         run.metrics({"n_prompts": len(rows), "n_candidates": len(rows) * g.num_candidates,
                      "distinct_candidate_share": distinct / (len(rows) * g.num_candidates)})

@@ -71,8 +71,9 @@ def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: 
 
 def _judge_with_checkpoints(cfg: PipelineConfig, judge_model, charter, pairs: list[dict],
                             checkpoint: JsonlCheckpoint) -> tuple[int, float]:
-    """Judge the pairs not yet in the checkpoint, appending each finished batch to it.
-    Returns (pairs found already judged, seconds spent judging the rest)."""
+    """Judge the pairs not yet in the checkpoint, appending each finished chunk (`checkpoint_every` pairs)
+    to it. With `judge.executor: ray` the chunks are judged on Ray shards, each with its own judge, and
+    checkpointed as they finish, in any order. Returns (pairs found already judged, seconds spent judging the rest)."""
     from rich.console import Console
 
     from rlaif.generation import progress
@@ -85,18 +86,54 @@ def _judge_with_checkpoints(cfg: PipelineConfig, judge_model, charter, pairs: li
                       f"already judged, {len(todo)} to go")
     started = time.perf_counter()
     step = cfg.judge.checkpoint_every
+    chunks = [todo[start : start + step] for start in range(0, len(todo), step)]
     with progress() as bar:
         task = bar.add_task(f"judge pairs ({cfg.judge.mode})", total=len(pairs), completed=len(pairs) - len(todo))
-        for start in range(0, len(todo), step):
-            chunk = todo[start : start + step]
-            labels, audit = judge_pairs(cfg, judge_model, [c[0] for c in chunk], [c[1] for c in chunk])
+
+        def finished(chunk: list, labels: list[dict], audit: list[dict]) -> None:
             by_pair: dict[str, list[dict]] = {}
             for row in audit:
                 by_pair.setdefault(row["pair_id"], []).append(row)
             checkpoint.append([{"pair_id": l["pair_id"], "label": l, "audit": by_pair.get(l["pair_id"], [])}
                                for l in labels])
             bar.advance(task, len(chunk))
+
+        if cfg.judge.executor == "ray" and chunks:
+            _judge_on_ray(cfg, judge_model, charter, chunks, finished)
+        else:
+            for chunk in chunks:
+                finished(chunk, *judge_pairs(cfg, judge_model, [c[0] for c in chunk], [c[1] for c in chunk]))
     return len(pairs) - len(todo), time.perf_counter() - started
+
+
+def _judge_on_ray(cfg: PipelineConfig, judge_model, charter, chunks: list[list], finished) -> None:
+    """The chunks on Ray shards (rlaif/scaleout.py): each shard builds the judge from the same params,
+    constitution and templates as this process, and `finished` checkpoints each chunk as it comes back."""
+    from rlaif.judges import JudgeError
+    from rlaif.scaleout import run_sharded
+
+    templates = _judge_templates(judge_model)
+    run_sharded(cfg.judge, "judge", JudgeError, _JudgeShard, (cfg, charter, templates), "judge",
+                [([c[0] for c in chunk], [c[1] for c in chunk]) for chunk in chunks],
+                lambda index, result: finished(chunks[index], *result))
+
+
+def _judge_templates(judge_model) -> dict[str, str]:
+    """The templates the judge was built with (a jury's members share them)."""
+    return judge_model.members[0].templates if judge_model.backend == "jury" else judge_model.templates
+
+
+class _JudgeShard:
+    """One Ray shard of the judge stage: the judge built once, then the chunks sent to it judged as in-process."""
+
+    def __init__(self, cfg: PipelineConfig, charter, templates: dict[str, str]):
+        from rlaif.judges import build_judge
+
+        self.cfg = cfg
+        self.judge_model = build_judge(cfg, charter, templates)
+
+    def judge(self, pairs: list[dict], principles: list):
+        return judge_pairs(self.cfg, self.judge_model, pairs, principles)
 
 
 def _metrics(labels, audit, resumed: int, judged_now: int, seconds: float, n_revised: int, gold: dict) -> dict:

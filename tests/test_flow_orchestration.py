@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from flows.pipeline import TIMED_OUT, StageFailed, _dvc_repro, _stage_task
+from flows.pipeline import TIMED_OUT, StageFailed, _dvc_repro, _stage_task, dvc_remote, sync_outputs
 from rlaif.config import load_config
 
 
@@ -40,3 +40,24 @@ def test_a_timed_out_stage_is_killed_with_its_children_and_is_retryable(tmp_path
     time.sleep(0.5)
     assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text().lower()
     assert StageFailed("slow", code).retryable and "timed out" in str(StageFailed("slow", code))
+
+
+def test_outputs_are_pushed_to_and_pulled_from_the_default_remote(tmp_path: Path, monkeypatch):
+    """A pod or fresh checkout with a DVC remote gets the outputs of earlier runs back, and keeps its own."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    (tmp_path / "dvc.yaml").write_text("stages:\n  make:\n    cmd: echo made > out.txt\n    outs:\n      - out.txt\n")
+    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=tmp_path, env=env, check=True)
+    monkeypatch.chdir(tmp_path)
+    assert dvc_remote() is None and sync_outputs("push") is None  # no remote: nothing to do
+    subprocess.run(["dvc", "repro", "-q"], cwd=tmp_path, env=env, check=True)
+    subprocess.run(["dvc", "remote", "add", "-d", "store", str(tmp_path / "remote")], cwd=tmp_path, env=env, check=True)
+    assert dvc_remote() == "store"
+    assert sync_outputs("push") is None and any((tmp_path / "remote").rglob("*"))
+    (tmp_path / "out.txt").unlink()
+    subprocess.run(["rm", "-rf", str(tmp_path / ".dvc/cache")], check=True)
+    assert sync_outputs("pull") is None
+    assert (tmp_path / "out.txt").read_text() == "made\n"
+    subprocess.run(["dvc", "remote", "modify", "store", "url", str(tmp_path / "nowhere" / "x")], cwd=tmp_path, env=env,
+                   check=True)
+    (tmp_path / "nowhere").write_text("a file where the remote's folder should be")
+    assert "dvc push failed" in (sync_outputs("push") or "")

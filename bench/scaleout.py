@@ -1,6 +1,7 @@
 """Generation in-process against generation sharded on a local Ray cluster, side by side in one run:
 
     python bench/scaleout.py [--policy DIR] [--prompts 392] [--candidates 4] [--shards 2] [--repeats 2]
+                             [--torch-threads N]
 
 The policy is `--policy` (e.g. artifacts/bootstrap/policy), or else a policy of the default profile's
 shape (tiny Llama: hidden 192, 4 layers, vocabulary 1024, random weights) built here from the training
@@ -13,8 +14,10 @@ and the transformers engine. Timed:
 - the cluster's start (`ray.init`), once.
 
 The two paths alternate `--repeats` times; medians are reported, with whether the candidates are
-byte-identical. Prints JSON. On a 2-core machine Ray cannot be faster: the shards share the same two
-cores as the in-process path, and each shard pays its own start-up.
+byte-identical. Prints JSON. Every shard runs as many torch threads as this process (so that its
+results are the same), so N shards on the same machine run N times as many threads. On a 2-core machine
+Ray cannot be faster: the shards share the two cores that the in-process path uses, and each shard pays
+its own start-up (a worker process that imports torch and loads the policy).
 """
 
 from __future__ import annotations
@@ -54,10 +57,15 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=4)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--torch-threads", type=int, help="torch threads of this process, and so of every shard "
+                        "(default: torch's, one per core)")
     args = parser.parse_args()
 
     import ray
     import torch
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
 
     from rlaif.config import GenerateConfig
     from rlaif.generation import generate_candidates

@@ -133,12 +133,13 @@ class VllmSampler:
     floating-point effects of batch composition that vLLM does not promise to remove). Prompts are
     formatted and tokenized as in the transformers path (no special tokens added)."""
 
-    def __init__(self, source: str, seed: int):
+    def __init__(self, source: str, seed: int, gpu_share: float = 1.0):
         from transformers import AutoTokenizer
         from vllm import LLM
 
         self.tokenizer = AutoTokenizer.from_pretrained(source)
-        self.llm = LLM(model=source, tokenizer=source, seed=seed)
+        # shards that share a GPU (ray_num_gpus_per_shard < 1) split vLLM's default 90% of its memory
+        self.llm = LLM(model=source, tokenizer=source, seed=seed, gpu_memory_utilization=0.9 * min(1.0, gpu_share))
 
     def sample(self, requests: list[tuple[str, int]], max_new_tokens: int, temperature: float | None,
                top_p: float) -> list[str]:
@@ -159,7 +160,7 @@ class PolicyShard:
     requests (vLLM). The in-process path and every Ray shard sample through this class."""
 
     def __init__(self, policy: str, engine: str, max_new_tokens: int, temperature: float | None, top_p: float,
-                 seed: int):
+                 seed: int, gpu_share: float = 1.0):
         self.engine, self.max_new_tokens, self.temperature, self.top_p = engine, max_new_tokens, temperature, top_p
         if engine == "vllm":
             from rlaif.errors import InputError
@@ -168,7 +169,7 @@ class PolicyShard:
             reason = vllm_unusable_reason()
             if reason:
                 raise InputError(f"generate.engine 'vllm' cannot run on this shard: {reason}")
-            self.sampler = VllmSampler(resolve_policy(policy), seed)
+            self.sampler = VllmSampler(resolve_policy(policy), seed, gpu_share)
         else:
             from rlaif.models import load_policy
 
@@ -237,7 +238,7 @@ def _generate_on_ray(policy: Path | str, prompts: list[str], g, seed: int, engin
 
     n, kinds = len(prompts), g.num_candidates
     samples = [[""] * n for _ in range(kinds)]
-    args = (str(policy), engine, g.max_new_tokens, g.temperature, g.top_p, seed)
+    args = (str(policy), engine, g.max_new_tokens, g.temperature, g.top_p, seed, g.ray_num_gpus_per_shard or 1.0)
     if engine == "transformers":
         texts, batches = plan_batches(_tokenizer(policy), prompts, g.batch_size)
     with ray_shards(g, "generate", InputError) as pool, progress() as bar:

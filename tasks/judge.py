@@ -23,6 +23,10 @@ from rlaif.config import PipelineConfig
 from rlaif.io import GoldPair, read_constitution, read_jsonl, read_rows, read_templates, write_json, write_jsonl
 
 
+# where the judging runs, not what it decides: a run killed on Ray resumes in-process and the other way round
+EXECUTION = {"executor", "ray_address", "ray_shards", "ray_num_gpus_per_shard"}
+
+
 def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: Path, gold: Path,
           revisions: Path | None, out_dir: Path, metrics_path: Path) -> Path:
     from rlaif.judges import build_judge
@@ -41,7 +45,7 @@ def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: 
         judge_model = build_judge(cfg, charter, judge_templates)
         mlflow.set_tag("judge.id", judge_model.judge_id)
         checkpoint = JsonlCheckpoint(CHECKPOINT_DIR / "judge-{}.jsonl".format(fingerprint(
-            [candidates, constitution, templates], {"seed": cfg.seed, "judge": cfg.judge.model_dump(mode="json")})),
+            [candidates, constitution, templates], {"seed": cfg.seed, "judge": cfg.judge.model_dump(mode="json", exclude=EXECUTION)})),
             key="pair_id")
         resumed, seconds = _judge_with_checkpoints(cfg, judge_model, charter, pairs, checkpoint)
         done = checkpoint.load()

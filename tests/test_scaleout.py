@@ -145,7 +145,7 @@ def test_an_address_where_no_cluster_answers_is_refused_at_once():
 class FakeLLM:
     calls: list = []
 
-    def __init__(self, model: str, tokenizer: str, seed: int):
+    def __init__(self, model: str, tokenizer: str, seed: int, gpu_memory_utilization: float):
         self.model = model
 
     def generate(self, prompts, params, use_tqdm=True):

@@ -395,8 +395,22 @@ def load_config(params_file: Path | None = None, overrides: list[str] | None = N
         _validate(data, str(params_file))
     for assignment in overrides or []:
         _apply_override(data, assignment)
-        _validate(data, f"--set {assignment}")
-    return _validate(data, "params")
+    # validated together: `--set judge.backend=openai --set judge.base_url=...` is only valid as a whole
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as err:
+        culprits = [a for a in overrides or [] if any(_overlaps(a, e["loc"]) for e in err.errors())]
+        return _validate(data, " ".join(f"--set {a}" for a in culprits) or "params")
+
+
+def _overlaps(assignment: str, loc: tuple) -> bool:
+    """Whether an override's key and an error's location are the same field or one contains the other."""
+    keys = assignment.split("=", 1)[0].strip().split(".")
+    where = [str(part) for part in loc]
+    keys = ["validate" if k == "validate_" else k for k in keys]
+    where = ["validate" if k == "validate_" else k for k in where]
+    shorter = min(len(keys), len(where))
+    return keys[:shorter] == where[:shorter]
 
 
 def write_run_params(cfg: PipelineConfig, path: Path = RUN_PARAMS) -> Path:

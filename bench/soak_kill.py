@@ -32,11 +32,24 @@ OUTPUTS = ["artifacts/generate/candidates.jsonl", "artifacts/judge/labels.jsonl"
            "metrics/judge.json", "metrics/evaluate.json"]
 
 
+TIMING_KEYS = {"pairs_per_second", "resumed_pairs", "judged_pairs", "seconds"}  # how the run went, not what it made
+
+
 def digests(project: Path) -> dict[str, str | None]:
     sys.path.insert(0, str(ROOT))
     from rlaif.tracking import file_md5
 
-    return {o: (file_md5(project / o) if (project / o).exists() else None) for o in OUTPUTS}
+    found = {}
+    for name in OUTPUTS:
+        path = project / name
+        if not path.exists():
+            found[name] = None
+        elif name.startswith("metrics/"):
+            found[name] = json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k not in TIMING_KEYS},
+                                     sort_keys=True)
+        else:
+            found[name] = file_md5(path)
+    return found
 
 
 def stage_process(stage: str) -> int | None:
@@ -55,8 +68,9 @@ def stage_process(stage: str) -> int | None:
 
 def run(project: Path, params: str) -> subprocess.Popen:
     env = {**ENV, "PREFECT_HOME": str(project / ".prefect")}
+    log = open(project / f"run-{time.time():.0f}.log", "w")  # kept for a run that ends badly
     return subprocess.Popen([str(BIN / "rlaif"), "run", "--params", params], cwd=project, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def kill_during(project: Path, params: str, stage: str, rng: random.Random) -> str:
@@ -65,7 +79,9 @@ def kill_during(project: Path, params: str, stage: str, rng: random.Random) -> s
     while time.time() < deadline and process.poll() is None and stage_process(stage) is None:
         time.sleep(0.2)
     if process.poll() is not None:
-        return f"{stage}: not started (the run ended with {process.returncode}; skipped as up to date?)"
+        logs = sorted(project.glob("run-*.log"))
+        tail = " | ".join(logs[-1].read_text().strip().splitlines()[-3:]) if logs else ""
+        return f"{stage}: not started (the run ended with {process.returncode}: {tail[-400:]})"
     time.sleep(rng.uniform(0.5, 8.0))
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()

@@ -29,6 +29,15 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("PREFECT_API_URL", None)
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a server a test starts on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def project_files() -> list[Path]:
     """Tracked and untracked-but-not-ignored files: what a clean clone of this working tree holds."""
     out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,

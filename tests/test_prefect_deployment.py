@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import cli_env, make_project_copy
+from conftest import cli_env, free_port, make_project_copy
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prefect(env: dict, *args: str, cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess:

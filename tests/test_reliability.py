@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import cli_env, make_project_copy
+from conftest import cli_env, free_port, make_project_copy
 from test_openai_judge import judge_model  # noqa: F401  (the fixture: a tiny model served as the judge)
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def files_containing(root: Path, needle: bytes) -> list[str]:

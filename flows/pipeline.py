@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -82,17 +81,68 @@ def _retry_unless_final(task_, task_run, state) -> bool:
     return not isinstance(error, StageFailed) or error.retryable
 
 
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything under it (dvc, the stage, accelerate's workers)."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    for process in [*parent.children(recursive=True), parent]:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def clear_stale_dvc_locks(lock_file: Path = Path(".dvc/tmp/rwlock")) -> list[int]:
+    """Drop DVC's read/write locks held by processes that are gone or zombies (a stage killed with kill -9
+    leaves them; DVC then refuses the rerun). Only this run's flow starts DVC in this checkout (the project
+    lock), so a live holder is someone else's command and is kept. Returns the pids dropped."""
+    import psutil
+
+    if not lock_file.exists():
+        return []
+    try:
+        lock = json.loads(lock_file.read_text(encoding="utf-8") or "{}")
+    except json.JSONDecodeError:
+        return []
+
+    def alive(info: dict) -> bool:
+        try:
+            return psutil.Process(info["pid"]).status() != psutil.STATUS_ZOMBIE
+        except (psutil.NoSuchProcess, KeyError):
+            return False
+
+    write = lock.get("write", {})
+    read = lock.get("read", {})
+    dropped = [i["pid"] for i in write.values() if not alive(i)] + \
+              [i["pid"] for infos in read.values() for i in infos if not alive(i)]
+    if dropped:
+        lock["write"] = {path: info for path, info in write.items() if alive(info)}
+        lock["read"] = {path: kept for path, infos in read.items() if (kept := [i for i in infos if alive(i)])}
+        tmp = lock_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(lock), encoding="utf-8")
+        tmp.replace(lock_file)
+    return sorted(set(dropped))
+
+
 def _dvc_repro(stage: str, force: bool, env: dict[str, str], timeout_s: float | None = None) -> int:
     """Run one stage through DVC; return the stage's own exit code (DVC reports every failure as 255).
-    Past `timeout_s` the stage's whole process group (dvc and the training processes under it) is killed."""
+    Past `timeout_s` the stage and every process under it (dvc, training workers) are killed."""
     command = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
     # dvc and the `rlaif exec` commands it runs live next to this interpreter (a venv that is not activated)
     env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
-    process = subprocess.Popen(command, env=env, start_new_session=True)
+    stale = clear_stale_dvc_locks()
+    if stale:
+        print(f"removed DVC locks left by killed processes {stale}")
+    # same process group as the flow: Ctrl-C and a kill of the run's group reach the stage too
+    process = subprocess.Popen(command, env=env)
     try:
         code = process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        _kill_tree(process.pid)
         process.wait()
         print(f"stage {stage} stopped after its timeout of {timeout_s:.0f} s")
         return TIMED_OUT

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from flows.pipeline import TIMED_OUT, StageFailed, _dvc_repro, _stage_task, dvc_remote, sync_outputs
+from flows.pipeline import TIMED_OUT, StageFailed, _dvc_repro, _stage_task, clear_stale_dvc_locks, dvc_remote, sync_outputs
 from rlaif.config import load_config
 
 
@@ -61,3 +62,23 @@ def test_outputs_are_pushed_to_and_pulled_from_the_default_remote(tmp_path: Path
                    check=True)
     (tmp_path / "nowhere").write_text("a file where the remote's folder should be")
     assert "dvc push failed" in (sync_outputs("push") or "")
+
+
+def test_locks_of_killed_dvc_processes_are_dropped_and_live_ones_kept(tmp_path: Path):
+    """kill -9 of a stage leaves DVC's rwlock naming a dead process; the next run must not be refused."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # exited and reaped: its pid names no process
+    zombie = subprocess.Popen(["true"])  # exited, not reaped yet: a zombie, as killed stages can be
+    time.sleep(0.5)
+    lock = tmp_path / "rwlock"
+    lock.write_text(json.dumps({
+        "write": {"/p/artifacts/bootstrap": {"pid": gone.pid, "cmd": "dvc repro bootstrap"},
+                  "/p/artifacts/judge": {"pid": os.getpid(), "cmd": "dvc repro judge"}},
+        "read": {"/p/data/prompts": [{"pid": zombie.pid, "cmd": "dvc repro generate"},
+                                      {"pid": os.getpid(), "cmd": "dvc repro judge"}]}}))
+    assert sorted(clear_stale_dvc_locks(lock)) == sorted([gone.pid, zombie.pid])
+    left = json.loads(lock.read_text())
+    assert list(left["write"]) == ["/p/artifacts/judge"]
+    assert [i["pid"] for i in left["read"]["/p/data/prompts"]] == [os.getpid()]
+    assert clear_stale_dvc_locks(lock) == []
+    zombie.wait()

@@ -32,7 +32,7 @@ OUTPUTS = ["artifacts/generate/candidates.jsonl", "artifacts/judge/labels.jsonl"
            "metrics/judge.json", "metrics/evaluate.json"]
 
 
-TIMING_KEYS = {"pairs_per_second", "resumed_pairs", "judged_pairs", "seconds"}  # how the run went, not what it made
+TIMING_KEYS = {"pairs_per_second", "mean_latency_ms", "resumed_pairs", "judged_pairs", "seconds"}  # how the run went, not what it made
 
 
 def digests(project: Path) -> dict[str, str | None]:

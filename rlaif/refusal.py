@@ -86,6 +86,13 @@ def _compile(data: dict, key: str, path: Path) -> list[re.Pattern]:
     return compiled
 
 
+RULES = (  # the rule lists of the markers file, each compiled to regular expressions
+    "refusal", "not_refusal", "partial_pivot", "late_refusal", "premise_rejection", "harm_reason",
+    "pushback", "moral_reason", "justification_request", "explanation", "glorification_request",
+    "condemnation", "instruction_request", "caution", "answer_signal",
+)
+
+
 class RefusalClassifier:
     def __init__(self, markers_file: Path | str):
         path = Path(markers_file)
@@ -101,24 +108,11 @@ class RefusalClassifier:
         self.window = int(data.get("window_words", 20))
         self.opening_sentences = int(data.get("opening_sentences", 2))
         self.opening_words = int(data.get("opening_words", 60))
-        self.refusal = _compile(data, "refusal", path)
-        self.not_refusal = _compile(data, "not_refusal", path)
-        self.partial_pivot = _compile(data, "partial_pivot", path)
-        self.late_refusal = _compile(data, "late_refusal", path)
-        self.premise_rejection = _compile(data, "premise_rejection", path)
-        self.harm_reason = _compile(data, "harm_reason", path)
-        self.pushback = _compile(data, "pushback", path)
-        self.moral_reason = _compile(data, "moral_reason", path)
         self.pushback_sentences = int(data.get("pushback_sentences", 3))
         self.reason_words = int(data.get("reason_words", 90))
         self.echo_share = float(data.get("echo_share", 0.6))
-        self.justification_request = _compile(data, "justification_request", path)
-        self.explanation = _compile(data, "explanation", path)
-        self.glorification_request = _compile(data, "glorification_request", path)
-        self.condemnation = _compile(data, "condemnation", path)
-        self.instruction_request = _compile(data, "instruction_request", path)
-        self.caution = _compile(data, "caution", path)
-        self.answer_signal = _compile(data, "answer_signal", path)
+        for name in RULES:  # each a list of regular expressions in the markers file
+            setattr(self, name, _compile(data, name, path))
         self.stopwords = frozenset(str(w).lower() for w in data.get("stopwords") or [])
 
     # -- rules -----------------------------------------------------------------------------------

@@ -136,7 +136,7 @@ def judge_eval_command(
     templates: Annotated[Path, typer.Option()] = Path("data/constitution/judge_templates.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     principle: Annotated[Optional[str], typer.Option(help="Judge by this comparison principle only (e.g. harmless).")] = None,
-    context: Annotated[str, typer.Option(help="hh-rlhf prompt: last (last human turn) or dialogue (every human turn).")] = "last",
+    context: Annotated[str, typer.Option(help="hh-rlhf prompt: dialogue (every human turn, as the pipeline's judge sees a whole request) or last (last human turn only).")] = "dialogue",
 ) -> None:
     """Agreement of the AI judge with people: agreement, Cohen's kappa, position consistency, speed."""
     import json

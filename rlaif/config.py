@@ -101,6 +101,11 @@ class JudgeBackendConfig(Strict):
     axis_by_sentence: bool = Field(
         False, description="An answer's place on the help-vs-refuse axis is that of its most compliant sentence "
         "(a disclaimer does not undo the help that follows it).")
+    relative_principles: list[str] = Field(
+        default_factory=list, description="Other principles whose chosen side declines the request (e.g. "
+        "respectful): their direction is taken relative to the request, minus relative_scale times the "
+        "request's embedding, so writing the demeaning content asked for counts against an answer. Empty by default.")
+    relative_scale: float = Field(1.0, ge=0, description="How much of the request's embedding relative_principles subtract.")
     # transformers and openai
     chain_of_thought: bool = Field(False, description="Write reasoning first, then read the verdict; probabilities clamped to 40-60%.")
     max_reasoning_tokens: int = Field(256, ge=1)

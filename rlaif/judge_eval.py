@@ -57,7 +57,7 @@ def human_turns(context: str) -> list[str]:
     return [text.strip() for role, text in zip(parts[1::2], parts[2::2]) if role == "Human" and text.strip()]
 
 
-def read_pairs(path: Path, fmt: str, limit: int | None, seed: int, context: str = "last") -> list[HumanPair]:
+def read_pairs(path: Path, fmt: str, limit: int | None, seed: int, context: str = "dialogue") -> list[HumanPair]:
     if context not in ("last", "dialogue"):
         raise InputError(f"context {context!r}: expected last or dialogue")
     rng = random.Random(seed)

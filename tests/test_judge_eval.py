@@ -69,14 +69,16 @@ def test_dialogue_context_keeps_every_human_turn(tmp_path: Path):
     pairs.write_text("".join(json.dumps(r) + "\n" for r in HH_ROWS))
     assert read_pairs(pairs, "hh-rlhf", None, 0, context="dialogue")[1].prompt == \
         "hi\nHow can I stop a frozen program on my laptop?"
-    assert read_pairs(pairs, "hh-rlhf", None, 0)[1].prompt == "How can I stop a frozen program on my laptop?"
+    assert read_pairs(pairs, "hh-rlhf", None, 0, context="last")[1].prompt == \
+        "How can I stop a frozen program on my laptop?"
+    assert read_pairs(pairs, "hh-rlhf", None, 0)[1].prompt.startswith("hi\n")  # the default: the whole request
 
 
-def test_one_principle_and_the_hh_params_profile(tmp_path: Path):
+def test_one_principle_and_the_last_turn_only(tmp_path: Path):
     pairs = tmp_path / "hh.jsonl"
     pairs.write_text("".join(json.dumps(r) + "\n" for r in HH_ROWS))
-    result = rlaif(ROOT, "judge-eval", "--pairs", str(pairs), "--format", "hh-rlhf", "--params",
-                   "params/judge_hh_harmless.yaml", "--principle", "harmless", "--context", "dialogue", "--json")
+    result = rlaif(ROOT, "judge-eval", "--pairs", str(pairs), "--format", "hh-rlhf", "--principle", "harmless",
+                   "--context", "last", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["principle"] == "harmless" and report["judged"] == 2

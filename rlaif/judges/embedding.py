@@ -11,7 +11,10 @@ EmbeddingJudge, the CPU default, applies the constitution through its worked exa
   P(first better) = sigmoid((score_first - score_second) / temperature);
 - optionally (settings `relative_axis`, `axis_by_sentence`) the help-vs-refuse axis is taken relative
   to the request (refuse side = direction minus the request's embedding: an answer that goes along with
-  the request moves towards it), and an answer sits on it where its most compliant sentence does.
+  the request moves towards it), and an answer sits on it where its most compliant sentence does;
+- optionally (settings `relative_principles`, `relative_scale`) other principles whose chosen side declines
+  the request (respectful) are taken relative to the request the same way: refuse side = direction minus
+  relative_scale times the request's embedding.
 Scoring each answer separately makes it position-consistent by construction; the two-order
 protocol still runs, so judges that read both answers together slot in unchanged.
 """
@@ -52,6 +55,8 @@ class EmbeddingJudge:
         self.batch_size = settings.batch_size
         self.relative_axis = settings.relative_axis
         self.axis_by_sentence = settings.axis_by_sentence
+        self.relative_principles = list(settings.relative_principles)
+        self.relative_scale = settings.relative_scale
         model_name = settings.model
         self.encoder = load_encoder(model_name)
         self._cache: dict[str, np.ndarray] = {}
@@ -93,6 +98,14 @@ class EmbeddingJudge:
                 directions[p.id], directions[p.opposes] = axis, -axis
                 self.axes.append((self.ids.index(p.id), self.ids.index(p.opposes)))
         self.directions = np.stack([d / np.linalg.norm(d) for d in (directions[i] for i in self.ids)])
+        unknown = [i for i in self.relative_principles if i not in self.ids]
+        if unknown:
+            raise ValueError(f"relative_principles {unknown}: not comparison principles of the constitution ({self.ids})")
+        axis_ids = {self.ids[i] for pair in self.axes for i in pair}
+        if axis_ids & set(self.relative_principles):
+            raise ValueError(f"relative_principles: {sorted(axis_ids & set(self.relative_principles))} are on the "
+                             "help-vs-refuse axis; use relative_axis for those")
+        self._relative = [self.ids.index(i) for i in self.relative_principles]
 
     def scope(self, q: np.ndarray, principle_ids: list[str] | None = None) -> np.ndarray:
         """How much each principle applies to a prompt: softmax of its examples' nearest similarities."""
@@ -106,6 +119,9 @@ class EmbeddingJudge:
     def projections(self, q: np.ndarray, response: str) -> np.ndarray:
         """An answer's projection on every principle's direction, for the request embedded as q."""
         directions = self.directions
+        if self._relative:  # writing what was asked for moves the answer towards the request
+            directions = directions.copy()
+            directions[self._relative] = directions[self._relative] - self.relative_scale * q
         if self.relative_axis and self.axes:
             directions = directions.copy()
             for refuse, helps in self.axes:  # going along with the request moves the answer towards it

@@ -1,5 +1,6 @@
-"""Reliability: secrets stay secret, two runs at once do not corrupt each other, long MLflow params survive
-a real MLflow server. (Killed stages resuming: tests/test_judge_stage.py, tests/test_training_resume.py,
+"""Reliability: a killed generate stage leaves nothing half-written and its rerun equals a clean run, secrets
+stay secret, two runs at once do not corrupt each other, long MLflow params survive a real MLflow server.
+(Killed stages resuming: tests/test_judge_stage.py, tests/test_training_resume.py,
 tests/test_optimize_policy.py; endpoint faults: tests/test_openai_judge.py; bad input: tests/test_config_and_inputs.py.)"""
 
 from __future__ import annotations
@@ -15,11 +16,48 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import cli_env, free_port, make_project_copy
+from conftest import ROOT, cli_env, free_port, make_project_copy, rlaif, save_tiny_llama
 from test_openai_judge import judge_model  # noqa: F401  (the fixture: a tiny model served as the judge)
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
+
+
+def maps_file(pid: int, path: Path) -> bool:
+    """Whether a process has mmapped a file (safetensors weights are mmapped as the model loads)."""
+    try:
+        return str(path) in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def test_generate_killed_mid_way_leaves_no_output_and_its_rerun_equals_a_clean_run(tmp_path: Path):
+    prompts = [json.loads(line)["prompt"] for line in (ROOT / "data/prompts/train.jsonl").read_text().splitlines()]
+    policy = save_tiny_llama(prompts[:60], tmp_path / "policy", vocab_size=300, hidden=32, layers=1, heads=2,
+                             intermediate=64, max_positions=256)
+    args = ["exec", "generate", "--policy", str(policy), "--prompts", "data/prompts/train.jsonl",
+            "--out", "artifacts/generate"]
+    settings = ["--set", "generate.max_new_tokens=32", "--set", "generate.batch_size=8"]
+    killed, clean = (make_project_copy(tmp_path / name) for name in ("killed", "clean"))
+    for project in (killed, clean):
+        assert rlaif(project, "check", *settings).returncode == 0
+
+    process = subprocess.Popen([str(BIN / "rlaif"), *args], cwd=killed, env=cli_env(killed),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None and not maps_file(process.pid, policy / "model.safetensors"):
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the batches
+    assert process.poll() is None, "generate finished before it could be killed"
+    process.kill()  # SIGKILL
+    process.wait()
+    assert not list((killed / "artifacts").rglob("candidates.jsonl*"))  # nothing half-written
+
+    for project in (killed, clean):
+        result = rlaif(project, *args)
+        assert result.returncode == 0, result.stderr[-3000:]
+    rerun, reference = ((p / "artifacts/generate/candidates.jsonl").read_bytes() for p in (killed, clean))
+    assert rerun == reference and len(reference.splitlines()) == len(prompts)
 
 
 def files_containing(root: Path, needle: bytes) -> list[str]:

@@ -81,6 +81,11 @@ def _retry_unless_final(task_, task_run, state) -> bool:
     return not isinstance(error, StageFailed) or error.retryable
 
 
+def _with_venv_on_path(env: dict[str, str]) -> dict[str, str]:
+    """dvc and the `rlaif exec` commands it runs live next to this interpreter (a venv that is not activated)."""
+    return {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+
+
 def _kill_tree(pid: int) -> None:
     """SIGKILL a process and everything under it (dvc, the stage, accelerate's workers)."""
     import psutil
@@ -132,8 +137,7 @@ def _dvc_repro(stage: str, force: bool, env: dict[str, str], timeout_s: float | 
     """Run one stage through DVC; return the stage's own exit code (DVC reports every failure as 255).
     Past `timeout_s` the stage and every process under it (dvc, training workers) are killed."""
     command = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
-    # dvc and the `rlaif exec` commands it runs live next to this interpreter (a venv that is not activated)
-    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+    env = _with_venv_on_path(env)
     stale = clear_stale_dvc_locks()
     if stale:
         print(f"removed DVC locks left by killed processes {stale}")
@@ -152,9 +156,8 @@ def _dvc_repro(stage: str, force: bool, env: dict[str, str], timeout_s: float | 
     return code
 
 
-def _dvc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {**(env or os.environ), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(["dvc", *args], env=env, capture_output=True, text=True)
+def _dvc(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["dvc", *args], env=_with_venv_on_path(dict(os.environ)), capture_output=True, text=True)
 
 
 def dvc_remote() -> str | None:

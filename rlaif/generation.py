@@ -233,6 +233,8 @@ def generate_candidates(policy: Path | str, prompts: list[str], g, seed: int) ->
 def _generate_on_ray(policy: Path | str, prompts: list[str], g, seed: int, engine: str) -> Candidates:
     """The same units of work as in-process, on Ray shards: whole batches with their derived seeds
     (transformers), or contiguous slices of the seeded requests, one per shard (vLLM)."""
+    import torch
+
     from rlaif.errors import InputError
     from rlaif.scaleout import ray_shards
 
@@ -265,13 +267,7 @@ def _generate_on_ray(policy: Path | str, prompts: list[str], g, seed: int, engin
 
             used = pool.run(PolicyShard, args, "sample_batch",
                             [([texts[i] for i in batches[b]], derived_seed(seed + k, b)) for k, b in units], place)
-    return Candidates(samples, engine, "ray", used, _threads())
-
-
-def _threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
+    return Candidates(samples, engine, "ray", used, torch.get_num_threads())
 
 
 def _tokenizer(policy: Path | str):

@@ -47,8 +47,13 @@ def project_copy(target: Path) -> Path:
     return target
 
 
+def run_env(project: Path) -> dict[str, str]:
+    """The environment of a pipeline run in a project copy: telemetry off, Prefect's home inside the copy."""
+    return {**ENV, "PREFECT_HOME": str(project / ".prefect")}
+
+
 def timed_run(project: Path, params: str) -> float:
-    env = {**ENV, "PREFECT_HOME": str(project / ".prefect")}
+    env = run_env(project)
     started = time.perf_counter()
     subprocess.run([str(BIN / "rlaif"), "run", "--params", params], cwd=project, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,9 +3,9 @@
     python bench/soak_kill.py [--params params/smoke.yaml] [--seed 0] [--stages judge,optimize_policy]
 
 1. A clean run of the pipeline in a fresh copy of the project: the reference digests.
-2. In a second fresh copy, for each stage in dvc.yaml's order: start `rlaif run`, wait until that stage's
-   `rlaif exec` process is up, kill it (SIGKILL, the whole process group of the run) after a random delay,
-   then start the next attempt. The last attempt runs to the end.
+2. In a second fresh copy, for each stage of `--stages` (by default bootstrap to evaluate, in dvc.yaml's
+   order): start `rlaif run`, wait until that stage's `rlaif exec` process is up, kill it (SIGKILL, the
+   whole process group of the run) after a random delay, then start the next attempt. The last attempt runs to the end.
 3. Print, per output, whether its digest equals the clean run's, and the labels' row count and duplicates.
 """
 
@@ -24,8 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT / "bench"))
-from all import ENV, project_copy  # noqa: E402
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+from all import project_copy, run_env  # noqa: E402
+
+from rlaif.tracking import file_md5  # noqa: E402
 
 OUTPUTS = ["artifacts/generate/candidates.jsonl", "artifacts/judge/labels.jsonl",
            "artifacts/validate/preferences.jsonl", "artifacts/train_reward/model", "artifacts/optimize_policy/policy",
@@ -36,9 +38,6 @@ TIMING_KEYS = {"pairs_per_second", "mean_latency_ms", "resumed_pairs", "judged_p
 
 
 def digests(project: Path) -> dict[str, str | None]:
-    sys.path.insert(0, str(ROOT))
-    from rlaif.tracking import file_md5
-
     found = {}
     for name in OUTPUTS:
         path = project / name
@@ -67,10 +66,9 @@ def stage_process(stage: str) -> int | None:
 
 
 def run(project: Path, params: str) -> subprocess.Popen:
-    env = {**ENV, "PREFECT_HOME": str(project / ".prefect")}
-    log = open(project / f"run-{time.time():.0f}.log", "w")  # kept for a run that ends badly
-    return subprocess.Popen([str(BIN / "rlaif"), "run", "--params", params], cwd=project, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(project / f"run-{time.time():.0f}.log", "w") as log:  # kept for a run that ends badly
+        return subprocess.Popen([str(BIN / "rlaif"), "run", "--params", params], cwd=project, env=run_env(project),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def kill_during(project: Path, params: str, stage: str, rng: random.Random) -> str:
@@ -97,7 +95,8 @@ def main() -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         clean = project_copy(Path(tmp) / "clean")
-        assert run(clean, args.params).wait() == 0, "the clean run failed"
+        if run(clean, args.params).wait() != 0:
+            sys.exit("the clean run failed")
         reference = digests(clean)
         soaked = project_copy(Path(tmp) / "soaked")
         log = [kill_during(soaked, args.params, stage, rng) for stage in args.stages.split(",")]

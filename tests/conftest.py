@@ -29,6 +29,17 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("PREFECT_API_URL", None)
 
 
+JUDGE_ARGS = ["--candidates", "artifacts/generate/candidates.jsonl", "--constitution",
+              "data/constitution/constitution.yaml", "--templates", "data/constitution/judge_templates.yaml",
+              "--gold", "data/gold/pairs.jsonl", "--out", "artifacts/judge", "--metrics", "metrics/judge.json"]
+
+
+def generate_args(policy: Path) -> list[str]:
+    """`rlaif exec generate` as dvc.yaml runs it, with the policy at `policy`."""
+    return ["exec", "generate", "--policy", str(policy), "--prompts", "data/prompts/train.jsonl",
+            "--out", "artifacts/generate"]
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now, for a server a test starts on 127.0.0.1."""
     import socket

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -55,7 +56,7 @@ def test_outputs_are_pushed_to_and_pulled_from_the_default_remote(tmp_path: Path
     assert dvc_remote() == "store"
     assert sync_outputs("push") is None and any((tmp_path / "remote").rglob("*"))
     (tmp_path / "out.txt").unlink()
-    subprocess.run(["rm", "-rf", str(tmp_path / ".dvc/cache")], check=True)
+    shutil.rmtree(tmp_path / ".dvc/cache")
     assert sync_outputs("pull") is None
     assert (tmp_path / "out.txt").read_text() == "made\n"
     subprocess.run(["dvc", "remote", "modify", "store", "url", str(tmp_path / "nowhere" / "x")], cwd=tmp_path, env=env,

@@ -26,7 +26,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,9 +38,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import ROOT, free_port
 from rlaif.tracking import TELEMETRY_OFF
 
-ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"
 COMPOSE_FILE = INFRA / "docker-compose.yml"
 ENV_EXAMPLE = INFRA / ".env.example"
@@ -366,8 +365,6 @@ def test_minio_bootstrap_creates_the_buckets_and_a_scoped_user(tmp_path, env_exa
 
 def test_prefect_yaml_uses_the_pools_the_infra_serves():
     path = ROOT / "prefect.yaml"
-    if not path.exists():
-        pytest.skip("prefect.yaml is not in the repository yet")
     config = yaml.safe_load(path.read_text())
     deployments = config.get("deployments") or []
     pools = {d["work_pool"]["name"] for d in deployments if (d.get("work_pool") or {}).get("name")}
@@ -483,7 +480,6 @@ def _dropped_paths(original, roundtrip, path=""):
 def test_gpu_job_template_renders_a_valid_job_for_a_flow_run():
     """prefect-kubernetes' own job configuration (what the rlaif-gpu worker runs) turns the template
     and a flow run into a Job; Kubernetes' typed models keep every field of it."""
-    pytest.importorskip("prefect_kubernetes", reason="prefect-kubernetes is not installed")
     import asyncio
 
     from kubernetes_asyncio.client import ApiClient
@@ -514,12 +510,6 @@ def test_gpu_job_template_renders_a_valid_job_for_a_flow_run():
 
 
 # ----------------------------------------------------------------------------- processes on 127.0.0.1
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without any pointer to a tracking server, API or S3 endpoint."""
@@ -630,8 +620,7 @@ def postgres(env_example):
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory, env_example):
     """An S3 API on 127.0.0.1 standing in for MinIO (moto's server), with the buckets minio-init creates."""
-    pytest.importorskip("moto.server", reason="moto[s3] is not installed (the S3 stand-in for MinIO)")
-    boto3 = pytest.importorskip("boto3", reason="boto3 is not installed")
+    import boto3
     port = free_port()
     log = tmp_path_factory.mktemp("s3") / "moto.log"
     server = Service("moto S3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -707,7 +696,6 @@ def test_dvc_push_and_pull_through_a_local_remote(tmp_path):
 def test_dvc_push_and_pull_through_an_s3_remote_configured_like_the_containers(tmp_path, s3, compose):
     """The worker's settings (DVC_REMOTE_URL, AWS_ENDPOINT_URL_S3, AWS credentials) with the endpoint
     pointed at the S3 stand-in; infra/docker-entrypoint.sh adds the remote, as in the containers."""
-    pytest.importorskip("dvc_s3", reason="dvc-s3 (DVC's S3 remote support) is not installed")
     worker = {k: localize(v, {"minio": s3["port"]}) for k, v in service_env(compose["services"]["worker"]).items()}
     env = clean_env(**{k: worker[k] for k in ("DVC_REMOTE_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",
                                              "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
@@ -725,7 +713,6 @@ def test_dvc_push_and_pull_through_an_s3_remote_configured_like_the_containers(t
 def test_mlflow_server_on_postgresql_with_artifacts_in_s3(postgres, s3, compose, tmp_path):
     """The compose mlflow service's command line, pointed at 127.0.0.1: runs, metrics, params, the
     registry in PostgreSQL; artifacts proxied by the server into the `mlflow` bucket."""
-    pytest.importorskip("psycopg2", reason="psycopg2-binary (MLflow's PostgreSQL driver) is not installed")
     from mlflow import MlflowClient
 
     service = compose["services"]["mlflow"]
@@ -796,7 +783,6 @@ def test_mlflow_server_on_postgresql_with_artifacts_in_s3(postgres, s3, compose,
         assert status("attacker.example") in (400, 403)
     finally:
         server.stop()
-    assert server.proc.returncode is not None
 
 
 FLOW_FILE = '''

@@ -14,11 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import cli_env, rlaif, save_tiny_llama
-
-JUDGE_ARGS = ["--candidates", "artifacts/generate/candidates.jsonl", "--constitution",
-              "data/constitution/constitution.yaml", "--templates", "data/constitution/judge_templates.yaml",
-              "--gold", "data/gold/pairs.jsonl", "--out", "artifacts/judge", "--metrics", "metrics/judge.json"]
+from conftest import JUDGE_ARGS, cli_env, rlaif, save_tiny_llama
 
 
 def write_candidates(project: Path, n_prompts: int, per_prompt: int = 4) -> int:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import save_tiny_llama
+from conftest import free_port, save_tiny_llama
 from openai_server import OpenAIServer
 from rlaif.config import JudgeBackendConfig, load_config
 from rlaif.io import read_constitution, read_templates
@@ -90,12 +89,6 @@ def make_judge(server: OpenAIServer, **changes) -> OpenAIJudge:
     judge = OpenAIJudge(CONSTITUTION, TEMPLATES, settings(server, **changes))
     server.reset()  # the /models check at construction is not what a test counts
     return judge
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_batch_verdicts_in_order_from_logprobs(server: OpenAIServer):
@@ -180,7 +173,7 @@ def test_malformed_json_is_a_failed_verdict_not_retried(server: OpenAIServer):
 
 
 def test_unreachable_endpoint_fails_fast_naming_the_url():
-    url = f"http://127.0.0.1:{closed_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     started = time.perf_counter()
     with pytest.raises(JudgeError) as caught:
         OpenAIJudge(CONSTITUTION, TEMPLATES, JudgeBackendConfig(backend="openai", model=MODEL, base_url=url,

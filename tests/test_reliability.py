@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, cli_env, free_port, make_project_copy, rlaif, save_tiny_llama
+from conftest import ROOT, cli_env, free_port, generate_args, make_project_copy, rlaif, save_tiny_llama
+from rlaif.io import read_prompts
 from test_openai_judge import judge_model  # noqa: F401  (the fixture: a tiny model served as the judge)
 
 pytestmark = pytest.mark.e2e
@@ -32,11 +33,10 @@ def maps_file(pid: int, path: Path) -> bool:
 
 
 def test_generate_killed_mid_way_leaves_no_output_and_its_rerun_equals_a_clean_run(tmp_path: Path):
-    prompts = [json.loads(line)["prompt"] for line in (ROOT / "data/prompts/train.jsonl").read_text().splitlines()]
+    prompts = [r.prompt for r in read_prompts(ROOT / "data/prompts/train.jsonl")]
     policy = save_tiny_llama(prompts[:60], tmp_path / "policy", vocab_size=300, hidden=32, layers=1, heads=2,
                              intermediate=64, max_positions=256)
-    args = ["exec", "generate", "--policy", str(policy), "--prompts", "data/prompts/train.jsonl",
-            "--out", "artifacts/generate"]
+    args = generate_args(policy)
     settings = ["--set", "generate.max_new_tokens=32", "--set", "generate.batch_size=8"]
     killed, clean = (make_project_copy(tmp_path / name) for name in ("killed", "clean"))
     for project in (killed, clean):

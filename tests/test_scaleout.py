@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import time
 import types
@@ -16,35 +15,27 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, rlaif, save_tiny_llama
+from conftest import JUDGE_ARGS, ROOT, free_port, generate_args, rlaif, save_tiny_llama
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402  (after usage stats are turned off)
 
 from rlaif.checkpoint import JsonlCheckpoint  # noqa: E402
 from rlaif.config import GenerateConfig, JudgeConfig, PipelineConfig  # noqa: E402
 from rlaif.errors import InputError, JudgeError  # noqa: E402
 from rlaif.generation import derived_seed, generate_candidates, split_contiguous  # noqa: E402
-from rlaif.io import read_constitution, read_templates  # noqa: E402
+from rlaif.io import read_constitution, read_prompts, read_templates  # noqa: E402
 from rlaif.scaleout import check_reachable  # noqa: E402
 
-PROMPTS = [json.loads(line)["prompt"] for line in (ROOT / "data/prompts/train.jsonl").read_text().splitlines()][:30]
+ROWS = read_prompts(ROOT / "data/prompts/train.jsonl")
+PROMPTS = [r.prompt for r in ROWS[:30]]
 SMALL = dict(num_candidates=2, max_new_tokens=10, batch_size=8, temperature=1.0, engine="transformers")
-JUDGE_ARGS = ["--candidates", "artifacts/generate/candidates.jsonl", "--constitution",
-              "data/constitution/constitution.yaml", "--templates", "data/constitution/judge_templates.yaml",
-              "--gold", "data/gold/pairs.jsonl", "--out", "artifacts/judge", "--metrics", "metrics/judge.json"]
 
 
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory) -> Path:
     return save_tiny_llama(PROMPTS * 3, tmp_path_factory.mktemp("policy") / "tiny", vocab_size=300, hidden=32,
                            layers=1, heads=2, intermediate=64, max_positions=256)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # released on close: nothing listens there
 
 
 def seed_pairs(n_prompts: int) -> list[dict]:
@@ -130,7 +121,7 @@ def test_a_shard_that_cannot_load_its_model_is_the_stage_error(cluster: str, tmp
 
 
 def test_an_address_where_no_cluster_answers_is_refused_at_once():
-    address = f"ray://127.0.0.1:{closed_port()}"
+    address = f"ray://127.0.0.1:{free_port()}"
     started = time.perf_counter()
     with pytest.raises(JudgeError, match=f"judge.ray_address '{address}': no Ray cluster answers there"):
         check_reachable(address, "judge", JudgeError)
@@ -222,11 +213,6 @@ def test_engine_choice_here_and_a_clear_error_where_vllm_cannot_run(tiny_policy:
 # ----- the stage commands, as dvc.yaml runs them
 
 
-def generate_args(policy: Path) -> list[str]:
-    return ["exec", "generate", "--policy", str(policy), "--prompts", "data/prompts/train.jsonl",
-            "--out", "artifacts/generate"]
-
-
 def settings(*pairs: str) -> list[str]:
     return [arg for pair in pairs for arg in ("--set", pair)]
 
@@ -246,15 +232,13 @@ def test_stage_commands_on_ray_match_local_end_to_end(project: Path, tiny_policy
     info = json.loads((project / "artifacts/generate/generation.json").read_text())
     assert (info["engine_used"], info["ray_shards_used"]) == ("transformers", 2)
 
-    rows = [json.loads(line) for line in (ROOT / "data/prompts/train.jsonl").read_text().splitlines()][:24]
-    local = generate_candidates(tiny_policy, [r["prompt"] for r in rows], GenerateConfig(
-        num_candidates=3, max_new_tokens=10, batch_size=8, engine="transformers"), seed=3)
-    expected = "".join(json.dumps({"prompt_id": r["id"], "prompt": r["prompt"], "candidates": [s[i] for s in local.samples]},
+    rows, in_process = ROWS[:24], GenerateConfig(num_candidates=3, max_new_tokens=10, batch_size=8, engine="transformers")
+    local = generate_candidates(tiny_policy, [r.prompt for r in rows], in_process, seed=3)
+    expected = "".join(json.dumps({"prompt_id": r.id, "prompt": r.prompt, "candidates": [s[i] for s in local.samples]},
                                   ensure_ascii=False) + "\n" for i, r in enumerate(rows))
     assert (project / "artifacts/generate/candidates.jsonl").read_text(encoding="utf-8") == expected  # byte for byte
     assert local.samples[0] != local.samples[1]  # really sampled: the candidates differ
-    assert generate_candidates(tiny_policy, [r["prompt"] for r in rows], GenerateConfig(
-        num_candidates=3, max_new_tokens=10, batch_size=8, engine="transformers"), seed=4).samples != local.samples
+    assert generate_candidates(tiny_policy, [r.prompt for r in rows], in_process, seed=4).samples != local.samples
 
     result = rlaif(project, "exec", "judge", *JUDGE_ARGS)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -266,7 +250,7 @@ def test_stage_commands_on_ray_match_local_end_to_end(project: Path, tiny_policy
 
 
 def test_stage_commands_refuse_an_address_where_no_cluster_answers(project: Path, tiny_policy: Path):
-    address = f"127.0.0.1:{closed_port()}"
+    address = f"127.0.0.1:{free_port()}"
     assert rlaif(project, "check", *settings("generate.executor=ray", f"generate.ray_address={address}",
                                              "judge.executor=ray", f"judge.ray_address=ray://{address}")).returncode == 0
     result = rlaif(project, *generate_args(tiny_policy))

@@ -9,12 +9,16 @@ EmbeddingJudge, the CPU default, applies the constitution through its worked exa
   prompts (mean of the nearest few), turned into weights by a softmax;
 - an answer's score is the scope-weighted sum of its projections on the directions, and
   P(first better) = sigmoid((score_first - score_second) / temperature);
-- optionally (settings `relative_axis`, `axis_by_sentence`) the help-vs-refuse axis is taken relative
-  to the request (refuse side = direction minus the request's embedding: an answer that goes along with
-  the request moves towards it), and an answer sits on it where its most compliant sentence does;
+- optionally (settings `relative_axis`, `relative_axis_scale`, `axis_by_sentence`) the help-vs-refuse
+  axis is taken relative to the request (refuse side = direction minus relative_axis_scale times the
+  request's embedding: an answer that goes along with the request moves towards it), and an answer sits on
+  it where its most compliant sentence does;
 - optionally (settings `relative_principles`, `relative_scale`) other principles whose chosen side declines
   the request (respectful) are taken relative to the request the same way: refuse side = direction minus
-  relative_scale times the request's embedding.
+  relative_scale times the request's embedding;
+- optionally (setting `spare_refusals`) an answer that opens with a refusal (the judge template
+  `refusal_opening`) is judged without those relative directions: a refusal that names the request is
+  close to the request too, yet does not go along with it.
 Scoring each answer separately makes it position-consistent by construction; the two-order
 protocol still runs, so judges that read both answers together slot in unchanged.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import cached_property
 import time
 
 import numpy as np
@@ -57,6 +62,8 @@ class EmbeddingJudge:
         self.axis_by_sentence = settings.axis_by_sentence
         self.relative_principles = list(settings.relative_principles)
         self.relative_scale = settings.relative_scale
+        self.relative_axis_scale = settings.relative_axis_scale
+        self.spare_refusals = settings.spare_refusals
         model_name = settings.model
         self.encoder = load_encoder(model_name)
         self._cache: dict[str, np.ndarray] = {}
@@ -106,6 +113,22 @@ class EmbeddingJudge:
             raise ValueError(f"relative_principles: {sorted(axis_ids & set(self.relative_principles))} are on the "
                              "help-vs-refuse axis; use relative_axis for those")
         self._relative = [self.ids.index(i) for i in self.relative_principles]
+        if self.spare_refusals:
+            self.refusal_opening  # a missing or broken template fails now, not at the first answer
+
+    @cached_property
+    def refusal_opening(self) -> re.Pattern:
+        pattern = self.templates.get("refusal_opening")
+        if not pattern:
+            raise ValueError("spare_refusals needs the judge template 'refusal_opening' (a regular expression)")
+        try:
+            return re.compile(pattern, re.IGNORECASE)
+        except re.error as err:
+            raise ValueError(f"judge template 'refusal_opening': not a regular expression ({err})") from None
+
+    def opens_with_refusal(self, response: str) -> bool:
+        first = sentences(response.replace("\u2019", "'"))[0]
+        return bool(self.refusal_opening.search(first))
 
     def scope(self, q: np.ndarray, principle_ids: list[str] | None = None) -> np.ndarray:
         """How much each principle applies to a prompt: softmax of its examples' nearest similarities."""
@@ -119,13 +142,14 @@ class EmbeddingJudge:
     def projections(self, q: np.ndarray, response: str) -> np.ndarray:
         """An answer's projection on every principle's direction, for the request embedded as q."""
         directions = self.directions
-        if self._relative:  # writing what was asked for moves the answer towards the request
+        relative = not (self.spare_refusals and self.opens_with_refusal(response))
+        if relative and self._relative:  # writing what was asked for moves the answer towards the request
             directions = directions.copy()
             directions[self._relative] = directions[self._relative] - self.relative_scale * q
-        if self.relative_axis and self.axes:
+        if relative and self.relative_axis and self.axes:
             directions = directions.copy()
             for refuse, helps in self.axes:  # going along with the request moves the answer towards it
-                directions[refuse] = directions[refuse] - q
+                directions[refuse] = directions[refuse] - self.relative_axis_scale * q
                 directions[helps] = -directions[refuse]
         projected = directions @ self.embed([self._answer(response)])[0]
         if self.axis_by_sentence and self.axes:

@@ -39,15 +39,13 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 def build_policy(path: Path, prompts: list[str]) -> Path:
+    """A policy of the default profile's shape with random weights: the bootstrap model before training."""
     from rlaif.config import BootstrapConfig
-    from rlaif.models import build_tiny_llama, build_tokenizer
+    from rlaif.models import save_tiny_llama
 
     b = BootstrapConfig()
-    tokenizer = build_tokenizer(prompts * 3, vocab_size=b.vocab_size)
-    build_tiny_llama(tokenizer, hidden=b.hidden_size, layers=b.num_layers, heads=b.num_heads,
-                     intermediate=b.intermediate_size, max_positions=2 * b.max_length).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_llama(prompts * 3, path, vocab_size=b.vocab_size, hidden=b.hidden_size, layers=b.num_layers,
+                           heads=b.num_heads, intermediate=b.intermediate_size, max_positions=2 * b.max_length)
 
 
 def main() -> None:

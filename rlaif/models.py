@@ -191,3 +191,11 @@ def load_encoder(name: str):
         return SentenceTransformer(source, device=device())
     except OSError as err:
         raise InputError(f"encoder {source!r}: cannot be loaded ({err})") from None
+
+
+def save_tiny_llama(texts: list[str], path: Path, vocab_size: int, **sizes) -> Path:
+    """A tokenizer trained on `texts` and a tiny Llama of `sizes` (see `build_tiny_llama`), saved at `path`."""
+    tokenizer = build_tokenizer(texts, vocab_size=vocab_size)
+    build_tiny_llama(tokenizer, **sizes).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

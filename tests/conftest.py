@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import suppress
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import pytest
 
+from rlaif import models
+
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's console scripts: rlaif, dvc, mlflow, prefect
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 for key, value in {
@@ -75,7 +84,7 @@ def cli_env(project: Path) -> dict[str, str]:
     for key in [k for k in env if k.startswith("MLFLOW_") and k != "MLFLOW_DISABLE_TELEMETRY"]:
         del env[key]
     env["PREFECT_HOME"] = str(project / ".prefect")
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     return env
 
 
@@ -83,18 +92,82 @@ def rlaif(project: Path, *args: str, timeout: int = 900, tracking_uri: str | Non
     env = cli_env(project)
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
-    return subprocess.run([str(Path(sys.executable).parent / "rlaif"), *args], cwd=project, env=env,
+    return subprocess.run([str(BIN / "rlaif"), *args], cwd=project, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
-def save_tiny_llama(texts: list[str], path: Path, vocab_size: int, **sizes) -> Path:
-    """A tokenizer trained on `texts` and a tiny Llama from a config, saved where loaders can find them."""
-    from rlaif.models import build_tiny_llama, build_tokenizer
+save_tiny_llama = models.save_tiny_llama  # test modules import it from here
 
-    tokenizer = build_tokenizer(texts, vocab_size=vocab_size)
-    build_tiny_llama(tokenizer, **sizes).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+Found = TypeVar("Found")
+
+
+def kill_when(project: Path, args: list[str], condition: Callable[[int], Found], timeout_s: float, *,
+              then_wait_s: float = 0.0, poll_s: float = 0.05) -> Found:
+    """Start `rlaif *args` in `project`, wait until `condition(pid)` returns something truthy (and
+    `then_wait_s` more), then SIGKILL its process group: a stage killed mid-way, with no chance to clean
+    up. Returns what the condition returned; fails if the stage exits first or the condition never holds."""
+    stage = " ".join(["rlaif", *args[:2]])
+    # its own session, so that the kill reaches anything the stage started and nothing of pytest's
+    process = subprocess.Popen([str(BIN / "rlaif"), *args], cwd=project, env=cli_env(project),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        found = poll_while_running(process, condition, timeout_s, poll_s)
+        time.sleep(then_wait_s)
+        assert process.poll() is None, f"{stage} exited ({process.returncode}) before it could be killed"
+        assert found, f"{stage}: the condition did not hold within {timeout_s:.0f} s"
+        return found
+    finally:
+        with suppress(ProcessLookupError):  # no group left when the stage exited on its own
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def poll_while_running(process: subprocess.Popen, condition: Callable[[int], Found], timeout_s: float,
+                       poll_s: float) -> Found | None:
+    """The first truthy `condition(pid)`; None once the process has exited or `timeout_s` have passed."""
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        if found := condition(process.pid):
+            return found
+        time.sleep(poll_s)
+    return None
+
+
+class Service:
+    """A server process in its own process group, logging to a file; stop() ends that group only."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None):
+        self.name, self.log_path = name, log
+        self._log = open(log, "wb")
+        self.proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def tail(self, n: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-n:]
+
+    def wait_for(self, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.3)
+        pytest.fail(f"{self.name} not ready at {url} after {timeout:.0f} s:\n{self.tail()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._log.close()
 
 
 @pytest.fixture(autouse=True)

@@ -25,11 +25,9 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -38,7 +36,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, free_port
+from conftest import BIN, ROOT, Service, free_port
 from rlaif.tracking import TELEMETRY_OFF
 
 INFRA = ROOT / "infra"
@@ -47,7 +45,6 @@ ENV_EXAMPLE = INFRA / ".env.example"
 K8S = INFRA / "k8s"
 JOB_TEMPLATE = K8S / "gpu-base-job-template.json"
 HELM_VALUES = K8S / "values-gpu-worker.yaml"
-BIN = Path(sys.executable).parent  # the venv's console scripts: mlflow, prefect, dvc
 
 CPU_POOL, GPU_POOL = "rlaif-cpu", "rlaif-gpu"  # the work pools prefect.yaml's deployments use
 SERVICES = {"postgres", "minio", "minio-init", "prefect-server", "mlflow", "worker"}
@@ -519,43 +516,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
     return env
-
-
-class Service:
-    """A server process in its own process group, logging to a file; stop() ends that group only."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None):
-        self.name, self.log_path = name, log
-        self._log = open(log, "wb")
-        self.proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def tail(self, n: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-n:]
-
-    def wait_for(self, url: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.3)
-        pytest.fail(f"{self.name} not ready at {url} after {timeout:.0f} s:\n{self.tail()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._log.close()
 
 
 def postgres_bin() -> Path | None:

@@ -4,17 +4,12 @@ critique-and-revision pairs. Each test runs the real CLI (`rlaif exec ...`) in a
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import JUDGE_ARGS, cli_env, rlaif, save_tiny_llama
+from conftest import JUDGE_ARGS, kill_when, rlaif, save_tiny_llama
 
 
 def write_candidates(project: Path, n_prompts: int, per_prompt: int = 4) -> int:
@@ -40,24 +35,24 @@ def read_labels(project: Path) -> list[dict]:
     return [json.loads(l) for l in (project / "artifacts/judge/labels.jsonl").read_text().splitlines()]
 
 
+def line_count(path: Path) -> int:
+    with path.open() as lines:
+        return sum(1 for _ in lines)
+
+
+def judge_checkpoint(project: Path, min_pairs: int) -> Path | None:
+    """The judge's checkpoint file, once it holds at least `min_pairs` judged pairs."""
+    files = list((project / ".rlaif/checkpoints").glob("judge-*.jsonl"))
+    return files[0] if files and line_count(files[0]) >= min_pairs else None
+
+
 def test_killed_judge_resumes_without_judging_twice(project: Path):
     n_pairs = write_candidates(project, n_prompts=100)
     assert rlaif(project, "check", "--set", "judge.checkpoint_every=8").returncode == 0
-    command = [str(Path(sys.executable).parent / "rlaif"), "exec", "judge", *JUDGE_ARGS]
-    process = subprocess.Popen(command, cwd=project, env=cli_env(project), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    checkpoints = project / ".rlaif/checkpoints"
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        files = list(checkpoints.glob("judge-*.jsonl")) if checkpoints.exists() else []
-        if files and sum(1 for _ in files[0].open()) >= 40:
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, "the judge finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    checkpoint = kill_when(project, ["exec", "judge", *JUDGE_ARGS], lambda _pid: judge_checkpoint(project, 40),
+                           timeout_s=300, poll_s=0.02)
     assert not (project / "artifacts/judge/labels.jsonl").exists()  # no partial output
-    judged_before = sum(1 for _ in files[0].open())
+    judged_before = line_count(checkpoint)
     assert 0 < judged_before < n_pairs
 
     result = rlaif(project, "exec", "judge", *JUDGE_ARGS)
@@ -69,7 +64,7 @@ def test_killed_judge_resumes_without_judging_twice(project: Path):
     assert len(labels) == n_pairs == len({l["pair_id"] for l in labels})
     audit = pd.read_parquet(project / "artifacts/judge/audit.parquet")
     assert len(audit) == 2 * n_pairs and not audit.duplicated(["pair_id", "order"]).any()
-    assert not files[0].exists()  # finished: the checkpoint is cleared
+    assert not checkpoint.exists()  # finished: the checkpoint is cleared
 
     # a clean run (no checkpoint) gives the same labels
     result = rlaif(project, "exec", "judge", *JUDGE_ARGS)
@@ -119,7 +114,7 @@ def test_jury_of_two_backends_reports_agreement(project: Path, tiny_lm: Path):
 
 
 def test_critique_revise_pairs_join_the_labels(project: Path, tiny_lm: Path):
-    n_pairs = write_candidates(project, n_prompts=4, per_prompt=2)
+    write_candidates(project, n_prompts=4, per_prompt=2)
     assert rlaif(project, "check", "--set", "critique_revise.enabled=true", "--set", "critique_revise.max_new_tokens=12",
                  "--set", "judge.backend=transformers", "--set", f"judge.model={tiny_lm}").returncode == 0
     result = rlaif(project, "exec", "critique_revise", "--candidates", "artifacts/generate/candidates.jsonl",

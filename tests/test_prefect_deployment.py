@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import cli_env, free_port, make_project_copy
+from conftest import BIN, Service, cli_env, free_port, make_project_copy
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
 
 
 def prefect(env: dict, *args: str, cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -53,30 +51,20 @@ def stack(tmp_path_factory):
                 "PREFECT_WORKER_PREFETCH_SECONDS": "2", "RLAIF_PROJECT_DIR": str(project)})
     logs = root / "logs"
     logs.mkdir()
-    server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=root, env=env, stdout=(logs / "server.log").open("w"), stderr=subprocess.STDOUT)
+    server = Service("prefect server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                                        "--port", str(port)], env, logs / "server.log", cwd=root)
     worker = None
     try:
-        def healthy():
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(healthy, 90, "the Prefect server")
+        server.wait_for(f"http://127.0.0.1:{port}/api/health", timeout=90)
         prefect(env, "work-pool", "create", "rlaif-cpu", "--type", "process", cwd=project)
         prefect(env, "--no-prompt", "deploy", "-n", "smoke", cwd=project, timeout=300)
-        worker = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "rlaif-cpu"], cwd=root, env=env,
-                                  stdout=(logs / "worker.log").open("w"), stderr=subprocess.STDOUT)
+        worker = Service("prefect worker", [str(BIN / "prefect"), "worker", "start", "--pool", "rlaif-cpu"], env,
+                         logs / "worker.log", cwd=root)
         yield project, env, logs
     finally:
-        for process in (worker, server):
-            if process is not None:
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        for service in (worker, server):
+            if service is not None:
+                service.stop()
 
 
 def flow_run(env: dict, run_id: str) -> dict:

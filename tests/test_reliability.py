@@ -8,20 +8,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
-from conftest import ROOT, cli_env, free_port, generate_args, make_project_copy, rlaif, save_tiny_llama
+import test_openai_judge
+from conftest import (BIN, ROOT, Service, cli_env, free_port, generate_args, kill_when, make_project_copy, rlaif,
+                      save_tiny_llama)
 from rlaif.io import read_prompts
-from test_openai_judge import judge_model  # noqa: F401  (the fixture: a tiny model served as the judge)
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
+# the fixture (a tiny model served as the judge), bound here so that pytest finds it for this module's tests
+judge_model = test_openai_judge.judge_model
 
 
 def maps_file(pid: int, path: Path) -> bool:
@@ -42,15 +42,9 @@ def test_generate_killed_mid_way_leaves_no_output_and_its_rerun_equals_a_clean_r
     for project in (killed, clean):
         assert rlaif(project, "check", *settings).returncode == 0
 
-    process = subprocess.Popen([str(BIN / "rlaif"), *args], cwd=killed, env=cli_env(killed),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None and not maps_file(process.pid, policy / "model.safetensors"):
-        time.sleep(0.05)
-    time.sleep(1.0)  # into the batches
-    assert process.poll() is None, "generate finished before it could be killed"
-    process.kill()  # SIGKILL
-    process.wait()
+    weights = policy / "model.safetensors"
+    # a second after the weights are mapped: into the batches
+    kill_when(killed, args, lambda pid: maps_file(pid, weights), timeout_s=120, then_wait_s=1.0)
     assert not list((killed / "artifacts").rglob("candidates.jsonl*"))  # nothing half-written
 
     for project in (killed, clean):
@@ -130,21 +124,13 @@ def test_long_params_survive_a_real_mlflow_server(tmp_path: Path):
 
     port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    server = subprocess.Popen([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-                               "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-                               "--artifacts-destination", str(tmp_path / "artifacts")],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = Service("mlflow server", [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+                                       "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+                                       "--artifacts-destination", str(tmp_path / "artifacts")],
+                     env, tmp_path / "mlflow.log")
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.time() < deadline, "MLflow server did not start"
-            time.sleep(1)
+        server.wait_for(f"{uri}/health", timeout=90)
         long_value = "principle text " * 60  # 900 characters
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment("long-params")
@@ -158,5 +144,4 @@ def test_long_params_survive_a_real_mlflow_server(tmp_path: Path):
         assert full["judge.template"] == long_value
     finally:
         mlflow.set_tracking_uri(None)
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()

@@ -3,15 +3,9 @@ optimizer, scheduler, data position), says from which step, and finishes the pla
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from conftest import cli_env, rlaif
+from conftest import kill_when, rlaif
 
 BOOTSTRAP = ["exec", "bootstrap", "--seed-dialogues", "data/seed/dialogues.jsonl", "--prompts",
              "data/prompts/train.jsonl", "--out", "artifacts/bootstrap"]
@@ -26,14 +20,7 @@ def checkpoint_steps(project: Path) -> list[int]:
 
 def test_killed_bootstrap_resumes_from_its_last_checkpoint(project: Path):
     assert rlaif(project, "check", *SMALL).returncode == 0
-    process = subprocess.Popen([str(Path(sys.executable).parent / "rlaif"), *BOOTSTRAP], cwd=project,
-                               env=cli_env(project), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None and not any(s >= 20 for s in checkpoint_steps(project)):
-        time.sleep(0.05)
-    assert process.poll() is None, "training finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_when(project, BOOTSTRAP, lambda _pid: any(s >= 20 for s in checkpoint_steps(project)), timeout_s=300)
     assert not (project / "artifacts/bootstrap/policy").exists()  # no half-saved model
     saved = max(checkpoint_steps(project))
     assert 20 <= saved < 60

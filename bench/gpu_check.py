@@ -33,12 +33,10 @@ def check_policy(tmp: Path) -> dict:
     import torch
 
     from rlaif.generation import generate_texts
-    from rlaif.models import build_tiny_llama, build_tokenizer, load_policy
+    from rlaif.models import load_policy, save_tiny_llama
 
-    tokenizer = build_tokenizer([f"{p}\n{r}" for p, r in TEXTS], vocab_size=512)
-    model = build_tiny_llama(tokenizer, hidden=256, layers=4, heads=4, intermediate=768, max_positions=2048)
-    model.save_pretrained(tmp / "policy")
-    tokenizer.save_pretrained(tmp / "policy")
+    save_tiny_llama([f"{p}\n{r}" for p, r in TEXTS], tmp / "policy", 512, hidden=256, layers=4, heads=4,
+                    intermediate=768, max_positions=2048)
     model, tokenizer = load_policy(tmp / "policy")
     prompts = [p for p, _ in TEXTS] * 4  # 256 prompts
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)

@@ -33,7 +33,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "MLFLOW_DISABLE_TELEMETRY": "true", 
 
 
 def write_inputs(work: Path) -> tuple[Path, Path]:
-    from rlaif.models import build_tiny_llama, build_tokenizer
+    from rlaif.models import save_tiny_llama
 
     prompts = {r["id"]: r for r in map(json.loads, (ROOT / "data/prompts/train.jsonl").read_text().splitlines())}
     dialogues: dict[str, list[dict]] = {}
@@ -50,10 +50,8 @@ def write_inputs(work: Path) -> tuple[Path, Path]:
     preferences = work / "preferences.jsonl"
     preferences.write_text("".join(json.dumps(r) + "\n" for r in rows))
     corpus = [f"{r['prompt']}\n{r['chosen']}\n{r['rejected']}" for r in rows]
-    tokenizer = build_tokenizer(corpus, 1024)
-    policy = work / "policy"
-    build_tiny_llama(tokenizer, 192, 4, 4, 512, 256).save_pretrained(policy)
-    tokenizer.save_pretrained(policy)
+    policy = save_tiny_llama(corpus, work / "policy", 1024, hidden=192, layers=4, heads=4, intermediate=512,
+                             max_positions=256)
     return policy, preferences
 
 

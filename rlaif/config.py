@@ -95,13 +95,13 @@ class JudgeBackendConfig(Strict):
     neighbours: int = Field(5, ge=1, description="Nearest worked-example prompts per principle that decide whether it applies.")
     scope_temperature: float = Field(0.05, gt=0, description="Sharpness of the choice of principles for a prompt.")
     relative_axis: bool = Field(
-        False, description="Measure the help-vs-refuse axis relative to the request: the refuse side is the "
+        True, description="Measure the help-vs-refuse axis relative to the request: the refuse side is the "
         "constitution's direction minus relative_axis_scale times the request's own embedding, so going along "
         "with the request counts as complying. On its own it also penalises refusals that name the request: "
         "spare_refusals prevents that.")
-    relative_axis_scale: float = Field(1.0, ge=0, description="How much of the request's embedding relative_axis subtracts.")
+    relative_axis_scale: float = Field(0.5, ge=0, description="How much of the request's embedding relative_axis subtracts.")
     spare_refusals: bool = Field(
-        False, description="An answer that opens with a refusal (judge template refusal_opening, a regular "
+        True, description="An answer that opens with a refusal (judge template refusal_opening, a regular "
         "expression) is judged without the relative directions: naming the request while declining it is not "
         "going along with it.")
     axis_by_sentence: bool = Field(

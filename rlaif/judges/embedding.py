@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import re
-from functools import cached_property
 import time
 
 import numpy as np
@@ -43,6 +42,17 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 def sentences(text: str) -> list[str]:
     parts = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
     return parts or [text.strip()]
+
+
+def refusal_opening(templates: dict[str, str]) -> re.Pattern:
+    """The judge template `refusal_opening`, compiled (case-insensitive)."""
+    pattern = templates.get("refusal_opening")
+    if not pattern:
+        raise ValueError("spare_refusals needs the judge template 'refusal_opening' (a regular expression)")
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as err:
+        raise ValueError(f"judge template 'refusal_opening': not a regular expression ({err})") from None
 
 
 class EmbeddingJudge:
@@ -64,6 +74,8 @@ class EmbeddingJudge:
         self.relative_scale = settings.relative_scale
         self.relative_axis_scale = settings.relative_axis_scale
         self.spare_refusals = settings.spare_refusals
+        # compiled now, so that a missing or broken template fails before any answer is judged
+        self.refusal_opening = refusal_opening(templates) if self.spare_refusals else None
         model_name = settings.model
         self.encoder = load_encoder(model_name)
         self._cache: dict[str, np.ndarray] = {}
@@ -113,22 +125,10 @@ class EmbeddingJudge:
             raise ValueError(f"relative_principles: {sorted(axis_ids & set(self.relative_principles))} are on the "
                              "help-vs-refuse axis; use relative_axis for those")
         self._relative = [self.ids.index(i) for i in self.relative_principles]
-        if self.spare_refusals:
-            self.refusal_opening  # a missing or broken template fails now, not at the first answer
-
-    @cached_property
-    def refusal_opening(self) -> re.Pattern:
-        pattern = self.templates.get("refusal_opening")
-        if not pattern:
-            raise ValueError("spare_refusals needs the judge template 'refusal_opening' (a regular expression)")
-        try:
-            return re.compile(pattern, re.IGNORECASE)
-        except re.error as err:
-            raise ValueError(f"judge template 'refusal_opening': not a regular expression ({err})") from None
 
     def opens_with_refusal(self, response: str) -> bool:
         first = sentences(response.replace("\u2019", "'"))[0]
-        return bool(self.refusal_opening.search(first))
+        return self.refusal_opening is not None and bool(self.refusal_opening.search(first))
 
     def scope(self, q: np.ndarray, principle_ids: list[str] | None = None) -> np.ndarray:
         """How much each principle applies to a prompt: softmax of its examples' nearest similarities."""
@@ -142,7 +142,7 @@ class EmbeddingJudge:
     def projections(self, q: np.ndarray, response: str) -> np.ndarray:
         """An answer's projection on every principle's direction, for the request embedded as q."""
         directions = self.directions
-        relative = not (self.spare_refusals and self.opens_with_refusal(response))
+        relative = not self.opens_with_refusal(response)
         if relative and self._relative:  # writing what was asked for moves the answer towards the request
             directions = directions.copy()
             directions[self._relative] = directions[self._relative] - self.relative_scale * q

@@ -6,6 +6,11 @@ calls `dvc repro --single-item STAGE`: DVC skips a stage whose deps, params and 
 unchanged, and records what it ran in dvc.lock. Retries live here, not in stage code; a label-gate
 failure or a bad input is final and is not retried. An MLflow parent run spans the pipeline run;
 each stage process opens a nested run under it.
+
+Sign-off: with `evaluate.approval: required`, a challenger that passes every gate waits for a person. In a
+deployment run the flow pauses after `evaluate` with a typed form (SignOff) that the Prefect UI shows; the
+reviewer's answer is recorded (rlaif/promotion.py) before the report is written. From a shell, `rlaif run`
+says how to sign off with `rlaif approve`.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.input import RunInput
 from prefect.states import Failed
+from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
@@ -28,7 +35,9 @@ from rlaif.config import PipelineConfig
 from rlaif.io import write_json
 from rlaif.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemetry, setup
 
-LAST_RUN = "reports/last_run.json"  # machine-readable summary of the latest pipeline run
+LAST_RUN = "reports/last_run.json"
+PROMOTION = Path("reports/evaluate/promotion.json")
+START = Path("artifacts/bootstrap/start.json")  # machine-readable summary of the latest pipeline run
 FINAL_EXIT_CODES = {2: "bad input", 3: "label gate failed"}  # retrying cannot fix these
 TIMED_OUT = 124  # the exit code timeout(1) uses
 REPORTS = {
@@ -177,6 +186,78 @@ def sync_outputs(direction: str) -> str | None:
     return None
 
 
+class SignOff(RunInput):
+    """A reviewer's decision on a challenger that passed every gate (the form the Prefect UI shows)."""
+
+    approve: bool = Field(description="Tick to approve: the challenger becomes champion. Unticked rejects it.")
+    reviewer: str = Field(min_length=1, description="Your name, as it goes on the model version.")
+    reason: str = Field(min_length=1, description="Why you approve or reject it.")
+
+
+def commit_stage_outputs(stage: str) -> None:
+    """Record in dvc.lock that a stage's outputs changed on purpose (the sign-off added to promotion.json),
+    so the next run does not redo the stage."""
+    result = _dvc("commit", "--force", stage)
+    if result.returncode != 0:
+        raise RuntimeError(f"dvc commit {stage} failed: {(result.stderr or result.stdout).strip()[-500:]}")
+
+
+def record_sign_off(record: dict) -> bool:
+    """Add the sign-off to this checkout's promotion.json when it is about the same model; True when it was."""
+    if not PROMOTION.exists():
+        return False
+    decision = json.loads(PROMOTION.read_text(encoding="utf-8"))
+    if decision.get("model") != record["model"]:
+        return False
+    decision.update({"approval_record": record, "champion_moved": record["champion_moved"],
+                     "decision": {"approved": "promote", "rejected": "keep champion"}.get(record["status"],
+                                                                                        decision["decision"])})
+    write_json(PROMOTION, decision)
+    commit_stage_outputs("evaluate")
+    return True
+
+
+def await_sign_off(cfg: PipelineConfig, wait: bool) -> dict | None:
+    """After evaluate: nothing to do unless the challenger awaits approval. In a deployment (`wait`), pause the
+    flow run until a reviewer fills the form; from a shell, say how to sign off."""
+    from rlaif.promotion import AWAITING, approve, record_timeout
+
+    decision = json.loads(PROMOTION.read_text(encoding="utf-8")) if PROMOTION.exists() else {}
+    if decision.get("decision") != AWAITING or decision.get("approval_record"):
+        return None
+    model = decision["model"]
+    if not wait:
+        print(f"{model} passed every gate and awaits sign-off: rlaif approve {model} --reviewer NAME "
+              f"--reason TEXT [--reject] (reports/run.html shows what to review)")
+        return None
+    from prefect.flow_runs import pause_flow_run
+    from prefect.exceptions import FlowPauseTimeout
+
+    report = str(Path("reports/evaluate/report.md").resolve())
+    form = SignOff.with_initial_data(
+        description=f"**{model}** passed every gate. Review `{report}` and decide whether it becomes champion.",
+        approve=False, reviewer="", reason="")
+    try:
+        answer = pause_flow_run(wait_for_input=form, timeout=cfg.evaluate.approval_timeout_s, poll_interval=2)
+    except FlowPauseTimeout:
+        _, name, version = model.split("/")
+        record = record_timeout(name, version, cfg.evaluate.approval_timeout_s)
+    else:
+        record = approve(model, answer.reviewer, answer.reason, answer.approve, via="prefect", report=report)
+    record_sign_off(record)
+    print(f"sign-off: {model} {record['status']}" + (f" by {record.get('reviewer')}: {record.get('reason')}"
+                                                    if record.get("reviewer") else ""))
+    return record
+
+
+def _tag_round(mlflow) -> dict:
+    """The round this run is (1: a built policy; k+1 after a champion of round k) and where it started."""
+    start = json.loads(START.read_text(encoding="utf-8")) if START.exists() else {}
+    if start:
+        mlflow.set_tags({"rlaif.round": str(start["round"]), "rlaif.start": start["parent"]})
+    return start
+
+
 @task(retry_condition_fn=_retry_unless_final, persist_result=False)
 def run_stage(stage: str, env: dict[str, str], timeout_s: float) -> str:
     code = _dvc_repro(stage, False, env, timeout_s)
@@ -198,6 +279,8 @@ class Summary:
     exit_code: int = 0
     message: str = ""
     run_id: str | None = None
+    start: dict = field(default_factory=dict)
+    sign_off: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -212,8 +295,9 @@ def _read_events(path: Path) -> dict[str, dict]:
 
 
 @flow(name="rlaif-pipeline", log_prints=True)
-def rlaif_pipeline(config: dict):
-    """Run every stage of dvc.yaml in order; each is skipped by DVC when its inputs did not change."""
+def rlaif_pipeline(config: dict, wait_for_approval: bool = False):
+    """Run every stage of dvc.yaml in order; each is skipped by DVC when its inputs did not change.
+    wait_for_approval: pause for a reviewer's sign-off after evaluate (deployments) instead of only saying so."""
     cfg = PipelineConfig.model_validate(config)
     mlflow = setup(cfg.experiment)
     summary = Summary()
@@ -244,13 +328,18 @@ def rlaif_pipeline(config: dict):
                 row["status"] = "failed"
             else:
                 row["status"] = "ran" if event and event["status"] == "ran" else "skipped"
+                if stage == "bootstrap":
+                    summary.start = _tag_round(mlflow)
+                if stage == "evaluate" and row["status"] == "ran":
+                    summary.sign_off = await_sign_off(cfg, wait_for_approval)
             summary.rows.append(row)
         pushed = None if failed_at else sync_outputs("push")
         if pushed:  # the outputs would be lost with this machine
             summary.exit_code, summary.message = 1, pushed
         _log_summary(mlflow, summary)
     write_json(Path(LAST_RUN), {"run_id": summary.run_id, "exit_code": summary.exit_code,
-                                "message": summary.message, "stages": summary.rows})
+                                "message": summary.message, "stages": summary.rows, "start": summary.start,
+                                "sign_off": summary.sign_off})
     if not summary.ok:  # the flow run ends Failed, so the Prefect UI shows where it stopped
         return Failed(message=summary.message)
     return summary.rows
@@ -269,7 +358,7 @@ def scheduled_pipeline(params_file: str | None = "params/default.yaml", override
     quiet_telemetry()
     with project_lock():
         cfg = preflight(Path(params_file) if params_file else None, overrides or [])
-        rows = rlaif_pipeline(cfg.as_dict())  # a failed stage fails this flow run too
+        rows = rlaif_pipeline(cfg.as_dict(), wait_for_approval=True)  # a failed stage fails this flow run too
     print_summary(Summary(rows=rows, run_id=json.loads(Path(LAST_RUN).read_text())["run_id"]))
     return rows
 
@@ -300,9 +389,15 @@ def run_pipeline(cfg: PipelineConfig) -> Summary:
         return Summary(exit_code=1, message=f"pipeline flow failed: {state.message}")
     last = json.loads(Path(LAST_RUN).read_text())
     summary = Summary(rows=last["stages"], exit_code=last["exit_code"], message=last["message"],
-                      run_id=last["run_id"])
+                      run_id=last["run_id"], start=last.get("start") or {}, sign_off=last.get("sign_off"))
     print_summary(summary)
     return summary
+
+
+def champion_moved(summary: Summary) -> bool:
+    """Whether this run's evaluate ran and moved `champion` (auto promotion or a sign-off during the run)."""
+    ran = any(row["stage"] == "evaluate" and row["status"] == "ran" for row in summary.rows)
+    return ran and PROMOTION.exists() and bool(json.loads(PROMOTION.read_text(encoding="utf-8"))["champion_moved"])
 
 
 def run_single_stage(stage: str, force: bool = False) -> int:
@@ -318,7 +413,9 @@ def run_single_stage(stage: str, force: bool = False) -> int:
 
 def print_summary(summary: Summary) -> None:
     console = Console()
-    table = Table(title="rlaif pipeline run", title_justify="left")
+    start = summary.start or {}
+    title = "rlaif pipeline run" + (f": round {start['round']}, starting from {start['parent']}" if start else "")
+    table = Table(title=title, title_justify="left")
     for column in ("stage", "status", "seconds", "key metrics"):
         table.add_column(column)
     colours = {"ran": "green", "skipped": "cyan", "failed": "red", "not run": "dim"}
@@ -327,6 +424,9 @@ def print_summary(summary: Summary) -> None:
         shown = ", ".join(f"{k}={metrics[k]:.3g}" for k in HEADLINE.get(row["stage"], []) if k in metrics)
         table.add_row(row["stage"], f"[{colours[row['status']]}]{row['status']}[/]", f"{row['seconds']:.1f}", shown)
     console.print(table)
+    if summary.rows and all(row["status"] == "skipped" for row in summary.rows):
+        console.print("nothing changed since the last run (inputs, params, code and starting policy): "
+                      "every stage skipped")
     if Path("metrics/evaluate.json").exists():
         ev = json.loads(Path("metrics/evaluate.json").read_text())
         console.print(

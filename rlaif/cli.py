@@ -1,6 +1,8 @@
 """The `rlaif` command line.
 
-  rlaif run                  the whole pipeline (Prefect flow over the DVC stage graph)
+  rlaif run [--rounds N]     the whole pipeline (Prefect flow over the DVC stage graph), N rounds
+  rlaif approve MODEL_URI    a reviewer's sign-off on a challenger awaiting approval
+  rlaif history              the policy's versions round by round: key figures as a table and a plot
   rlaif stage NAME           one stage, through DVC (skipped when its inputs did not change)
   rlaif check                validate params and input files, load no model
   rlaif exec NAME ...        what dvc.yaml runs for a stage (explicit input and output paths)
@@ -46,17 +48,84 @@ def friendly(fn):
 
 @app.command()
 @friendly
-def run(params: ParamsOpt = None, set_: SetOpt = None) -> None:
+def run(params: ParamsOpt = None, set_: SetOpt = None,
+        rounds: Annotated[int, typer.Option(min=1, help="Rounds in a row: each starts from the champion the round "
+                                            "before left (needs bootstrap.base_model models:/NAME@champion).")] = 1) -> None:
     """Run the pipeline: every stage whose inputs changed, in dvc.yaml's order, as a Prefect flow."""
+    from rlaif.errors import ConfigError
     from rlaif.locking import project_lock
     from rlaif.preflight import preflight
+    from rlaif.rounds import is_registry_uri
 
     with project_lock():  # a second run in this checkout waits, then finds the stages up to date
-        cfg = preflight(params, set_ or [])  # bad params or inputs stop here, before any model loads
-        from flows.pipeline import run_pipeline
+        for round_ in range(1, rounds + 1):
+            cfg = preflight(params, set_ or [])  # bad params or inputs stop here, before any model loads
+            if rounds > 1 and not is_registry_uri(cfg.bootstrap.base_model):
+                raise ConfigError(f"--rounds {rounds}: bootstrap.base_model is {cfg.bootstrap.base_model!r}, so every "
+                                  "round would start from the same policy; set it to a registry alias, e.g. "
+                                  "--set bootstrap.base_model=models:/rlaif-policy@champion")
+            from flows.pipeline import champion_moved, run_pipeline
 
-        summary = run_pipeline(cfg)
+            summary = run_pipeline(cfg)
+            if not summary.ok:
+                break
+            if round_ < rounds and not champion_moved(summary):
+                Console().print(f"the champion did not move in this run: round {round_ + 1} would repeat it; stopping")
+                break
     raise typer.Exit(0 if summary.ok else summary.exit_code)
+
+
+@app.command()
+@friendly
+def approve(
+    model_uri: Annotated[str, typer.Argument(help="The challenger: models:/NAME/VERSION or models:/NAME@challenger")],
+    reviewer: Annotated[str, typer.Option(help="Who signs off (goes on the model version).")],
+    reason: Annotated[str, typer.Option(help="Why.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject it: champion stays where it is.")] = False,
+) -> None:
+    """Sign off on a challenger that passed every gate and awaits approval (evaluate.approval: required).
+    An approval moves `champion` to it; a rejection leaves it challenger. Recorded on the version's tags, in this
+    checkout's promotion.json and run report when they are about the same model, and in `rlaif lineage`."""
+    from rlaif.locking import project_lock
+    from rlaif.promotion import approve as sign_off
+    from rlaif.tracking import quiet_telemetry
+
+    quiet_telemetry()
+    with project_lock():
+        record = sign_off(model_uri, reviewer, reason, approved=not reject, via="cli")
+        from flows.pipeline import record_sign_off, run_single_stage
+
+        if record_sign_off(record):
+            run_single_stage("report")  # the run report shows the sign-off
+    moved = f"champion is now {record['model']}" if record["champion_moved"] else \
+        f"champion stays {record['previous_champion'] or 'unset'}"
+    Console().print(f"{record['model']} {record['status']} by {reviewer} at {record['at']}: {moved}", highlight=False,
+                    soft_wrap=True)
+
+
+@app.command()
+@friendly
+def history(
+    name: Annotated[str, typer.Option(help="The registered policy.")] = "rlaif-policy",
+    plot: Annotated[Optional[Path], typer.Option(help="Where to draw the trend.")] = Path("reports/history.png"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Every version of the policy, oldest first: round, parent, decision, and its held-out figures."""
+    import json
+
+    from rlaif.history import plot_history, policy_history, render_history
+    from rlaif.tracking import quiet_telemetry
+
+    quiet_telemetry()
+    rows = policy_history(name)
+    if plot is not None:
+        plot_history(rows, plot)
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    Console().print(render_history(rows))
+    if plot is not None:
+        Console().print(f"trend: {plot}")
 
 
 @app.command()
@@ -236,10 +305,11 @@ def exec_bootstrap(seed_dialogues: Annotated[Path, typer.Option()], prompts: Ann
 
 @stage_command("generate")
 def exec_generate(policy: Annotated[Path, typer.Option()], prompts: Annotated[Path, typer.Option()],
-                  out: Annotated[Path, typer.Option()]) -> None:
+                  out: Annotated[Path, typer.Option()],
+                  drops: Annotated[Optional[Path], typer.Option(help="A folder of prompt drops (*.jsonl).")] = None) -> None:
     from tasks.generate import generate
 
-    generate(_cfg(), policy, prompts, out)
+    generate(_cfg(), policy, prompts, out, drops)
 
 
 @stage_command("critique_revise")

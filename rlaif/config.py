@@ -49,8 +49,15 @@ class TrainingSettings(Strict):
 
 class BootstrapConfig(TrainingSettings):
     base_model: str | None = Field(
-        None, description="Hub id or local path of an existing policy; when set, no policy is built."
+        None, description="Where a round starts: null builds the tiny policy; a hub id or local path; or a registered "
+        "version, models:/NAME@ALIAS (e.g. models:/rlaif-policy@champion) or models:/NAME/VERSION."
     )
+    fallback: str | None = Field(
+        "build", description="When base_model is a registry alias that holds no version yet (the first round): "
+        "`build` (the tiny policy), a hub id or path, or null (an error).")
+    resolved_base_model: str | None = Field(
+        None, description="Written by rlaif run: base_model resolved to a concrete start (models:/NAME/VERSION, a hub "
+        "id or path; null: build). DVC sees it, so a moved champion reruns what depends on it.")
     vocab_size: int = Field(1024, ge=64)
     hidden_size: int = Field(192, ge=8)
     num_layers: int = Field(4, ge=1)
@@ -63,6 +70,8 @@ class BootstrapConfig(TrainingSettings):
 
 
 class GenerateConfig(Strict):
+    drops_replay: float = Field(1.0, ge=0, description="With prompt drops (data/prompts/drops/): earlier prompts "
+                                "replayed per prompt of the newest drop, sampled with the seed.")
     num_candidates: int = Field(4, ge=2)
     max_new_tokens: int = Field(48, ge=1)
     temperature: float = Field(1.0, gt=0)
@@ -300,6 +309,11 @@ class EvaluateConfig(Strict):
     min_slice_samples: int = Field(16, ge=1, description="Smaller slices are listed but do not decide the slice gate.")
     gates: PromotionGates = PromotionGates()
     promote: bool = Field(True, description="Move the champion alias to a challenger that passes the gates.")
+    approval: Literal["auto", "required"] = Field(
+        "auto", description="required: a challenger that passes every gate waits for a person's sign-off (the Prefect "
+        "UI's form in a deployment, or `rlaif approve`) before it becomes champion.")
+    approval_timeout_s: int = Field(7 * 24 * 3600, ge=1, description="How long a deployment run waits for sign-off; "
+                                    "past it the challenger stays challenger.")
 
 
 class OrchestrationConfig(Strict):

@@ -5,6 +5,9 @@ files directly inside an output directory). A consumer's input digest therefore 
 so the tree is followed run by run, from the model version's training run down to the prompts and the
 constitution, with no second record of the graph. Each recorded digest is checked against the data on disk now
 (and against dvc.lock, where DVC recorded the same path), and every mismatch is reported.
+
+The genealogy follows the versions' `rlaif.parent_version` tags from the model back to the built policy
+(v3 <- v2 <- v1 <- bootstrap), with each ancestor's constitution, data digests, evaluation and sign-off.
 """
 
 from __future__ import annotations
@@ -159,7 +162,57 @@ def lineage(uri: str) -> dict:
                         "tags": dict(version.tags or {})},
               "training": tree, "evaluations": _evaluations(runs, model_digests)}
     result["mismatches"] = _mismatches(result)
+    result["ancestors"] = _ancestry(client, version, runs, dvc)
     return result
+
+
+def _ancestry(client, version, runs: list, dvc: dict) -> list[dict]:
+    """The model and each version it descends from, newest first, ending at the policy the first round built."""
+    chain, seen = [], set()
+    producers = _producers(runs)
+    while version is not None and version.version not in seen:
+        seen.add(version.version)
+        tags = dict(version.tags or {})
+        try:
+            tree = _node(client.get_run(version.run_id), producers, dvc, set())
+        except Exception:  # the training run was deleted
+            tree = {"stage": "?", "tags": {}, "params": {}, "inputs": [], "outputs": []}
+        evaluation = {}
+        if tags.get("promotion.evaluate_run_id"):
+            metrics = client.get_run(tags["promotion.evaluate_run_id"]).data.metrics
+            evaluation = {k: round(v, 4) for k, v in metrics.items()
+                          if k in ("win_rate", "candidate/correct_rate", "candidate/unsafe_compliance_rate",
+                                   "candidate/needless_refusal_rate", "candidate/incoherent_rate")}
+        chain.append({"version": str(version.version), "round": tags.get("rlaif.round"),
+                      "parent": tags.get("rlaif.parent"), "decision": tags.get("promotion.decision"),
+                      "approval": {k[len("approval."):]: v for k, v in tags.items() if k.startswith("approval.")},
+                      "constitution": _found(tree, "tags", ("constitution.name", "constitution.version")),
+                      "data": _data_digests(tree), "evaluation": evaluation})
+        parent = tags.get("rlaif.parent_version")
+        version = client.get_model_version(version.name, parent) if parent and parent != "none" else None
+    if chain and chain[-1]["parent"]:
+        chain.append({"version": None, "round": "0", "parent": None, "start": chain[-1]["parent"]})
+    return chain
+
+
+def _found(node: dict, where: str, keys: tuple[str, ...]) -> dict:
+    """The first values of `keys` in `where` (tags or params) anywhere in a lineage tree."""
+    found = {k: node[where][k] for k in keys if k in node.get(where, {})}
+    for entry in node.get("inputs", []):
+        if "produced_by" in entry:
+            found = {**_found(entry["produced_by"], where, keys), **found}
+    return found
+
+
+def _data_digests(node: dict) -> dict:
+    """The digests of the source data the tree read (prompts, drops, seed dialogues, constitution, gold)."""
+    digests = {}
+    for entry in node.get("inputs", []):
+        if "produced_by" in entry:
+            digests = {**_data_digests(entry["produced_by"]), **digests}
+        elif entry["name"] in ("prompts", "drops", "seed_dialogues", "constitution", "gold"):
+            digests.setdefault(entry["name"], entry["md5"][:12])
+    return digests
 
 
 def _mismatches(result: dict) -> list[dict]:
@@ -193,6 +246,15 @@ def render(result: dict):
     evaluations = root.add("[bold]evaluations[/]")
     for e in result["evaluations"] or [{"run_id": "none"}]:
         evaluations.add(", ".join(f"{k}={v}" for k, v in e.items()))
+    ancestry = root.add("[bold]genealogy[/] " + " <- ".join(
+        f"v{a['version']}" if a["version"] else str(a["start"]) for a in result.get("ancestors", [])))
+    for a in result.get("ancestors", []):
+        if a["version"]:
+            approval = a["approval"].get("status")
+            ancestry.add(f"v{a['version']} round {a['round']} from {a['parent']}: {a['decision']}"
+                         + (f" ({approval} by {a['approval'].get('reviewer')}, {a['approval'].get('at')}: "
+                            f"{a['approval'].get('reason')})" if approval else "")
+                         + f"; constitution {a['constitution']}; data {a['data']}; evaluation {a['evaluation']}")
     mismatches = result["mismatches"]
     root.add("[green]all recorded digests match the stored data[/]" if not mismatches else
              f"[bold red]{len(mismatches)} digest mismatch(es)[/]: " + "; ".join(

@@ -16,6 +16,7 @@ from rlaif.config import PipelineConfig, load_config, write_run_params
 from rlaif.errors import InputError
 from rlaif.independence import check_independence
 from rlaif.io import GoldPair, SeedDialogue, read_constitution, read_prompts, read_rows, read_templates
+from rlaif.rounds import read_all_prompts, resolve_start
 from rlaif.suites import read_suite
 
 
@@ -43,13 +44,36 @@ INPUT_CHECKS: dict[str, Callable[[Path], object]] = {
 def declared_inputs(dvc_yaml: Path = Path("dvc.yaml")) -> dict[Path, str]:
     """Source files (not stage outputs) named in the stages' commands, with the option naming each."""
     stages = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"]
+    outs = [Path(next(iter(out)) if isinstance(out, dict) else out) for s in stages.values() for out in s.get("outs", [])]
     found: dict[Path, str] = {}
     for stage in stages.values():
         words = shlex.split(stage["cmd"])
         for option, value in zip(words, words[1:]):
-            if option in INPUT_CHECKS:
+            produced = any(Path(value) == out or out in Path(value).parents for out in outs)
+            if option in INPUT_CHECKS and not produced:  # a stage's output is checked by the stage reading it
                 found[Path(value)] = option
     return found
+
+
+def stage_option(stage: str, option: str, dvc_yaml: Path = Path("dvc.yaml")) -> Path | None:
+    """The path a stage's command passes for `option` (e.g. generate's --drops), or None."""
+    words = shlex.split(yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"][stage]["cmd"])
+    return next((Path(value) for word, value in zip(words, words[1:]) if word == option), None)
+
+
+def check_prompt_drops() -> None:
+    """Each drop is read like train.jsonl, ids are unique across files, and no drop uses a held-out template."""
+    drops = stage_option("generate", "--drops")
+    if drops is not None:
+        read_all_prompts(stage_option("generate", "--prompts"), drops, stage_option("evaluate", "--prompts"))
+
+
+def resolve_round_start(cfg: PipelineConfig) -> PipelineConfig:
+    """bootstrap.base_model made concrete (a registry alias becomes one version), before any model loads."""
+    start = resolve_start(cfg.bootstrap.base_model, cfg.bootstrap.fallback)
+    if start.note:
+        print(start.note)
+    return cfg.model_copy(update={"bootstrap": cfg.bootstrap.model_copy(update={"resolved_base_model": start.source})})
 
 
 def preflight(params_file: Path | None, overrides: list[str]) -> PipelineConfig:
@@ -58,6 +82,8 @@ def preflight(params_file: Path | None, overrides: list[str]) -> PipelineConfig:
     cfg = load_config(params_file, overrides)
     for path, option in declared_inputs().items():
         INPUT_CHECKS[option](path)
+    check_prompt_drops()
     check_independence(cfg)  # the evaluation judge must not be the training judge (unless waived)
+    cfg = resolve_round_start(cfg)
     write_run_params(cfg)
     return cfg

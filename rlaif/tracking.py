@@ -204,9 +204,10 @@ def tag_outputs(outputs: dict[str, Path]) -> None:
     mlflow.set_tags(tags)
 
 
-def register_model(local_dir: Path, name: str, kind: str, description: str = "", alias: str | None = None) -> str:
+def register_model(local_dir: Path, name: str, kind: str, description: str = "", alias: str | None = None,
+                   tags: dict[str, str] | None = None) -> str:
     """Log a model directory as an MLflow pyfunc model in the active run and register a new version
-    (given `alias`, e.g. `challenger`, which then points at it)."""
+    (given `alias`, e.g. `challenger`, which then points at it), with `tags` on the version."""
     import mlflow
 
     from rlaif.registry import PolicyModel, RewardModel
@@ -222,6 +223,8 @@ def register_model(local_dir: Path, name: str, kind: str, description: str = "",
     version = info.registered_model_version
     if description and version is not None:
         mlflow.MlflowClient().update_model_version(name, str(version), description=description)
+    for key, value in (tags or {}).items():
+        mlflow.MlflowClient().set_model_version_tag(name, str(version), key, str(value))
     if alias and version is not None:
         mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))
     return str(version)

@@ -3,7 +3,10 @@
 Builds a byte-level BPE tokenizer and a tiny Llama from a config, then fine-tunes it with TRL's
 SFTTrainer on the seed dialogues (which deliberately mix in unsafe compliance and needless
 refusals, so the loop has something real to fix). When params name an existing policy
-(`bootstrap.base_model`: hub id or local path), nothing is trained: the output points at it.
+(`bootstrap.base_model`: hub id or local path), nothing is trained: the output points at it. A registered
+version (`models:/rlaif-policy@champion`, resolved by preflight to one version) is copied out of the registry:
+the round starts from last round's champion. start.json beside the policy records where it came from and the
+round this is.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 
 from rlaif.config import PipelineConfig
 from rlaif.io import SeedDialogue, read_prompts, read_rows
+from rlaif.rounds import Start, is_registry_uri, write_start
 
 
 def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir: Path) -> Path:
@@ -25,8 +29,13 @@ def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir:
     train_prompts = read_prompts(prompts)
     with stage_run("bootstrap", cfg, inputs={"seed_dialogues": seed_dialogues, "prompts": prompts},
                    datasets={"seed_dialogues": seed_dialogues}, outputs={"bootstrap": out_dir}) as run:
-        if cfg.bootstrap.base_model:
-            return _reference_existing(cfg.bootstrap.base_model, policy_dir)
+        start = cfg.bootstrap.resolved_base_model
+        if is_registry_uri(start):
+            return _copy_registered(start, policy_dir, run)
+        if start:
+            _reference_existing(start, policy_dir)
+            write_start(policy_dir, Start(start), 1)
+            return policy_dir
         from rlaif.training import checkpoint_dir
 
         checkpoints = checkpoint_dir("bootstrap", [seed_dialogues, prompts], cfg.bootstrap, cfg.seed)
@@ -34,7 +43,21 @@ def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir:
         losses = [row["loss"] for row in history if "loss" in row]
         run.metrics({"sft_final_loss": losses[-1] if losses else float("nan"), "sft_dialogues": len(dialogues)})
         run.artifact(out_dir / "sft_curve.png", "plots")
+        write_start(policy_dir, Start(None), 1)
     return policy_dir
+
+
+def _copy_registered(uri: str, policy_dir: Path, run) -> Path:
+    """The registered version's model directory, downloaded from the registry into policy_dir."""
+    from rlaif.promotion import download_policy
+    from rlaif.rounds import REGISTRY_URI, parent_round
+
+    match = REGISTRY_URI.match(uri)
+    client, model_dir = download_policy(match["name"], match["version"], policy_dir)
+    round_ = parent_round(client, match["name"], match["version"]) + 1
+    write_start(policy_dir, Start(uri, match["name"], match["version"]), round_)
+    run.metrics({"round": round_})
+    return model_dir
 
 
 def _reference_existing(source: str, policy_dir: Path) -> Path:

@@ -119,7 +119,11 @@ def _baseline(cfg, start: Path, registered: Path | None, scratch: Path) -> tuple
     import mlflow
 
     if cfg.evaluate.baseline == "start":
-        return start, "starting policy"
+        from rlaif.rounds import read_start
+
+        began = read_start(start)
+        return start, "starting policy" + (f" (champion v{began['version']}, round {began['round']}'s start)"
+                                           if began["version"] else "")
     from rlaif.promotion import champion_policy
 
     own = json.loads(Path(registered).read_text()) if registered and Path(registered).exists() else {}
@@ -330,7 +334,8 @@ def _promote(cfg, summary: dict, registered: Path | None, label_gate: Path | Non
                 "reward_hacking": summary["reward_hacking"]["flagged"]}
     decision = promotion.decide(cfg.evaluate.gates, evidence)
     version = json.loads(Path(registered).read_text()) if registered and Path(registered).exists() else None
-    return {**promotion.apply(decision, version, run_id, cfg.evaluate.promote), "evidence": evidence}
+    return {**promotion.apply(decision, version, run_id, cfg.evaluate.promote, cfg.evaluate.approval),
+            "approval": cfg.evaluate.approval, "evidence": evidence}
 
 
 def _metrics_file(summary: dict) -> dict:

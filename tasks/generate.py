@@ -4,6 +4,10 @@ Candidate k of every prompt is drawn in batched passes seeded from seed + k (eac
 batch from its own seed derived from seed + k and its index), so a rerun with the same seed gives the
 same candidates, in-process or sharded across a Ray cluster (`generate.executor: ray`). The engine is
 transformers, or vLLM where it is installed and a GPU is present (`generate.engine`).
+
+The round's prompts are the newest prompt drop plus a seeded replay of earlier prompts (rlaif/rounds.py), or all of
+the training prompts when there are no drops; they are written to prompts.jsonl, which the online algorithms of
+optimize_policy read.
 """
 
 from __future__ import annotations
@@ -11,23 +15,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlaif.config import PipelineConfig
-from rlaif.io import read_prompts, write_json, write_jsonl
+from rlaif.io import write_json, write_jsonl
 
 
-def generate(cfg: PipelineConfig, policy: Path, prompts: Path, out_dir: Path) -> Path:
+def generate(cfg: PipelineConfig, policy: Path, prompts: Path, out_dir: Path, drops: Path | None = None) -> Path:
     from rlaif.generation import generate_candidates
     from rlaif.models import resolve_policy
+    from rlaif.rounds import round_prompts
     from rlaif.tracking import stage_run
 
     g = cfg.generate
-    rows = read_prompts(prompts)[: g.max_prompts]
+    selected, sources = round_prompts(prompts, drops, g.drops_replay, cfg.seed)
+    rows = selected[: g.max_prompts]
     if g.executor == "ray" and g.ray_address:
         from rlaif.errors import InputError
         from rlaif.scaleout import check_reachable
 
         check_reachable(g.ray_address, "generate", InputError)  # before any run is opened or model loaded
-    with stage_run("generate", cfg, inputs={"policy": policy, "prompts": prompts}, datasets={"prompts": prompts},
+    inputs = {"policy": policy, "prompts": prompts, **({"drops": drops} if drops and Path(drops).is_dir() else {})}
+    with stage_run("generate", cfg, inputs=inputs, datasets={"prompts": prompts},
                    outputs={"generate": Path(out_dir)}) as run:
+        write_jsonl(Path(out_dir) / "prompts.jsonl", rows)
         texts = [r.prompt for r in rows]
         result = generate_candidates(policy, texts, g, cfg.seed)
         samples = result.samples
@@ -39,11 +47,11 @@ def generate(cfg: PipelineConfig, policy: Path, prompts: Path, out_dir: Path) ->
         distinct = sum(len(set(s[i] for s in samples)) for i in range(len(rows)))
         write_json(Path(out_dir) / "generation.json", {
             "policy": resolve_policy(policy), "seed": cfg.seed, **g.model_dump(mode="json"),
-            "n_prompts": len(rows), "n_candidates": len(rows) * g.num_candidates,
+            "n_prompts": len(rows), "prompt_sources": sources, "n_candidates": len(rows) * g.num_candidates,
             "engine_used": result.engine, "ray_shards_used": result.shards if result.executor == "ray" else None,
             "torch_threads": result.torch_threads,
         })
-        run.metrics({"n_prompts": len(rows), "n_candidates": len(rows) * g.num_candidates,
+        run.metrics({"n_prompts": len(rows), "n_new_prompts": sources["new"], "n_candidates": len(rows) * g.num_candidates,
                      "distinct_candidate_share": distinct / (len(rows) * g.num_candidates)})
         run.artifact(Path(out_dir) / "generation.json")
     return out

@@ -46,6 +46,7 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
                     prompts: Path | None = None, reward_model: Path | None = None, constitution: Path | None = None,
                     templates: Path | None = None, markers: Path | None = None) -> Path:
     from rlaif.checkpoint import CHECKPOINT_DIR, fingerprint
+    from rlaif.rounds import read_start
     from rlaif.tracking import register_model, stage_run
 
     o = cfg.optimize_policy.resolved()
@@ -82,8 +83,11 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
         run.metrics(summary)
         run.artifact(out_dir / f"{o.algorithm}_curves.png", "plots")
         adapter = bool(o.lora and not o.lora.merge)
+        start = read_start(Path(policy))  # the genealogy: the version this round started from, and the round
         version = register_model(out_dir / "policy", "rlaif-policy", "policy", f"{o.algorithm} on AI feedback"
-                                 + (" (LoRA adapter only; needs its base model)" if adapter else ""), alias="challenger")
+                                 + (" (LoRA adapter only; needs its base model)" if adapter else ""), alias="challenger",
+                                 tags={"rlaif.round": start["round"], "rlaif.parent": start["parent"],
+                                       "rlaif.parent_version": start["version"] or "none"})
         # evaluate reads this to promote the right version; lineage starts from the version's run
         write_json(out_dir / "registered.json", {"name": "rlaif-policy", "version": version, "run_id": run.run_id,
                                                  "algorithm": o.algorithm})

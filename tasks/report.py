@@ -105,6 +105,17 @@ def _latest_audit() -> dict | None:
             "n": int(metrics.get("audit.n", 0))}
 
 
+def _history(name: str | None, evaluation: Path) -> tuple[list[dict], list[tuple[str, str]]]:
+    """The policy's versions round by round, with the trend plot (written beside the evaluation report)."""
+    from rlaif.history import plot_history, policy_history
+
+    if name is None:
+        return [], []
+    rows = policy_history(name)
+    plot = plot_history(rows, Path(evaluation).parent / "history.png")
+    return rows, _plots(("the policy's versions: held-out figures round by round", plot)) if plot else []
+
+
 def build_report(registered: Path | None, evaluation: Path, gate: Path | None, judge_metrics: Path | None,
                  reward_metrics: Path | None, reward_dir: Path | None, policy_dir: Path | None) -> tuple[str, dict | None]:
     import jinja2
@@ -132,6 +143,7 @@ def build_report(registered: Path | None, evaluation: Path, gate: Path | None, j
                                    ("behaves as expected, by category", Path(evaluation) / "by_category.png")),
         "lineage": tree, "lineage_html": _lineage_html(tree["training"]) if tree else "", "fmt": _fmt,
     }
+    context["history"], context["history_plots"] = _history(version["name"] if version else None, Path(evaluation))
     env = jinja2.Environment(autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
     template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
     context["evaluation_html"] = jinja2.utils.markupsafe.Markup(context["evaluation_html"])

@@ -1,0 +1,152 @@
+"""Recurring retraining: where a round starts, and which prompts it trains on.
+
+A round starts from a policy named by `bootstrap.base_model`: nothing (build the tiny policy), a hub id or a
+path, or a registered version (`models:/rlaif-policy@champion`, `models:/rlaif-policy/3`). A registry URI is
+resolved to one concrete version before any stage runs and written to params/run.yaml
+(`bootstrap.resolved_base_model`), where DVC sees it: a moved champion reruns bootstrap and everything after it,
+an unmoved one skips. Each registered policy records its parent and its round, so rounds form a genealogy.
+
+New training prompts arrive as drops: files in data/prompts/drops/ (same schema as data/prompts/train.jsonl),
+added beside the old ones, never edited into them. A round trains on the newest drop plus a seeded replay sample
+of the earlier prompts (so the policy keeps what it learned); with no drops, on all of train.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlaif.errors import ConfigError, InputError
+from rlaif.io import Prompt, read_prompts
+from rlaif.lineage import URI as REGISTRY_URI
+
+BUILD = "build"  # bootstrap.fallback: build the tiny policy
+START_FILE = "start.json"  # next to the starting policy: where it came from, its round
+
+
+@dataclass(frozen=True)
+class Start:
+    """The concrete start of a round: a registered version, a hub id or path, or None (build)."""
+
+    source: str | None
+    name: str | None = None
+    version: str | None = None
+    note: str = ""
+
+
+def is_registry_uri(value: str | None) -> bool:
+    return bool(value) and value.startswith("models:/")
+
+
+def resolve_start(base_model: str | None, fallback: str | None, client_factory=None) -> Start:
+    """`bootstrap.base_model` made concrete. A registry alias with no version (or a registered model that does not
+    exist yet: the first round) takes `bootstrap.fallback`; a pinned version that does not exist is an error."""
+    if not is_registry_uri(base_model):
+        return Start(base_model)
+    match = REGISTRY_URI.match(base_model.strip())
+    if not match:
+        raise ConfigError(f"bootstrap.base_model {base_model!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+    client = (client_factory or _client)()
+    name = match["name"]
+    if match["version"]:
+        try:
+            client.get_model_version(name, match["version"])
+        except Exception as err:  # MlflowException RESOURCE_DOES_NOT_EXIST
+            raise ConfigError(f"bootstrap.base_model {base_model!r}: no such model version in "
+                              f"{client.tracking_uri} ({_first_line(err)})") from None
+        return Start(f"models:/{name}/{match['version']}", name, match["version"])
+    try:
+        version = str(client.get_model_version_by_alias(name, match["alias"]).version)
+    except Exception as err:
+        if fallback is None:
+            raise ConfigError(f"bootstrap.base_model {base_model!r}: alias {match['alias']!r} holds no version in "
+                              f"{client.tracking_uri} ({_first_line(err)}), and bootstrap.fallback is null") from None
+        note = f"{base_model} holds no version yet: fallback {fallback}"
+        return Start(None, note=note) if fallback == BUILD else Start(fallback, note=note)
+    return Start(f"models:/{name}/{version}", name, version)
+
+
+def _client():
+    from mlflow import MlflowClient
+
+    from rlaif.tracking import tracking_uri
+
+    return MlflowClient(tracking_uri=tracking_uri())
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or ["unknown error"])[0][:200]
+
+
+def parent_round(client, name: str, version: str) -> int:
+    """The round that produced a registered version (1 for a version registered before rounds were recorded)."""
+    tags = client.get_model_version(name, version).tags or {}
+    return int(tags.get("rlaif.round", 1))
+
+
+def write_start(policy_dir: Path, start: Start, round_: int) -> Path:
+    """start.json beside the starting policy: what optimize_policy tags as the parent, evaluate names the baseline."""
+    record = {"source": start.source or BUILD, "name": start.name, "version": start.version, "round": round_,
+              "parent": start.source or "bootstrap (built)"}
+    path = Path(policy_dir).parent / START_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_start(policy_dir: Path) -> dict:
+    """The start record of a starting policy (a policy built before rounds existed: round 1, built)."""
+    path = Path(policy_dir).parent / START_FILE
+    if not path.exists():
+        return {"source": BUILD, "name": None, "version": None, "round": 1, "parent": "bootstrap (built)"}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# prompt drops
+
+
+def drop_files(drops_dir: Path | None) -> list[Path]:
+    """The drops in name order (name them by date, e.g. 2026-12-07.jsonl: the last one is the newest)."""
+    if drops_dir is None or not Path(drops_dir).is_dir():
+        return []
+    return sorted(Path(drops_dir).glob("*.jsonl"))
+
+
+def read_all_prompts(base: Path, drops_dir: Path | None, held_out: Path | None = None) -> dict[Path, list[Prompt]]:
+    """Every prompt file, checked: each with read_prompts' rules, ids unique across files, and no drop prompt from
+    a held-out evaluation template (that would leak the evaluation into training)."""
+    files = {Path(base): read_prompts(base)}
+    for path in drop_files(drops_dir):
+        files[path] = read_prompts(path)
+    held_templates = {p.template for p in read_prompts(held_out)} if held_out else set()
+    seen: dict[str, Path] = {}
+    for path, rows in files.items():
+        for line, row in enumerate(rows, 1):
+            if row.id in seen:
+                raise InputError(f"{path}:{line}: prompt id {row.id!r} is already used in {seen[row.id]}")
+            seen[row.id] = path
+            if path != Path(base) and row.template in held_templates:
+                raise InputError(f"{path}:{line}: template {row.template!r} is a held-out evaluation template "
+                                 f"({held_out}); drops must not train on what the evaluation measures")
+    return files
+
+
+def round_prompts(base: Path, drops_dir: Path | None, replay: float, seed: int) -> tuple[list[Prompt], dict]:
+    """The newest drop plus round(replay x its size) earlier prompts sampled with `seed`; all of `base` without drops.
+    Returns the prompts (new first) and a summary of where they came from."""
+    files = read_all_prompts(base, drops_dir)
+    paths = list(files)
+    if len(paths) == 1:
+        rows = files[paths[0]]
+        return rows, {"newest_drop": None, "new": 0, "replayed": 0, "base": len(rows), "files": [str(paths[0])]}
+    newest, earlier = paths[-1], [row for path in paths[:-1] for row in files[path]]
+    new = files[newest]
+    count = min(len(earlier), round(replay * len(new)))
+    replayed = random.Random(seed).sample(earlier, count)
+    return new + replayed, {"newest_drop": str(newest), "new": len(new), "replayed": count, "base": 0,
+                            "files": [str(p) for p in paths]}

@@ -359,7 +359,8 @@ def scheduled_pipeline(params_file: str | None = "params/default.yaml", override
     with project_lock():
         cfg = preflight(Path(params_file) if params_file else None, overrides or [])
         rows = rlaif_pipeline(cfg.as_dict(), wait_for_approval=True)  # a failed stage fails this flow run too
-    print_summary(Summary(rows=rows, run_id=json.loads(Path(LAST_RUN).read_text())["run_id"]))
+    last = json.loads(Path(LAST_RUN).read_text())
+    print_summary(Summary(rows=rows, run_id=last["run_id"], start=last.get("start") or {}, sign_off=last.get("sign_off")))
     return rows
 
 

@@ -13,6 +13,7 @@ Heavy libraries are imported inside the commands that need them.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -57,6 +58,8 @@ def run(params: ParamsOpt = None, set_: SetOpt = None,
     from rlaif.preflight import preflight
     from rlaif.rounds import is_registry_uri
 
+    # the temporary Prefect server of a run without PREFECT_API_URL: its default 20 s start-up is short on a busy machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     with project_lock():  # a second run in this checkout waits, then finds the stages up to date
         for round_ in range(1, rounds + 1):
             cfg = preflight(params, set_ or [])  # bad params or inputs stop here, before any model loads

@@ -1,9 +1,12 @@
-"""Rerun from the UI, against a real Prefect server on 127.0.0.1 with a real process worker.
+"""Rerun from the UI and sign-off in the UI, against a real Prefect server on 127.0.0.1 with a real process worker.
 
 The deployment comes from prefect.yaml (`prefect deploy`). A run fails mid-pipeline (a broken rule file that
 only optimize_policy reads); the file is repaired and the failed flow run is retried the way the UI's Retry
 button does it (state set to Scheduled, which `prefect flow-run retry` also does). The same flow run then
 completes, and only the failed stage and the stages after it ran again.
+
+Sign-off: with `evaluate.approval: required` a deployment run pauses after evaluate with the SignOff form; resuming
+it through the API with the form's answer (what the UI's Resume button sends) approves or rejects the challenger.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from conftest import BIN, Service, cli_env, free_port, make_project_copy
 
@@ -117,6 +121,73 @@ def test_retry_of_a_failed_run_reruns_only_the_failed_stage_and_after(stack):
         == {"skipped"}, after
     assert after["optimize_policy"] == after["evaluate"] == after["report"] == "ran", after
     assert flow_run(env, run_id)["run_count"] >= 2  # the same flow run, run again
+
+
+def start_deployment_run(project: Path, env: dict, *params: str) -> str:
+    started = subprocess.run([str(BIN / "prefect"), "deployment", "run", "rlaif-scheduled/smoke", *params],
+                             cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stdout + started.stderr
+    return next(word for line in started.stdout.splitlines() if "UUID" in line for word in line.split()
+                if len(word) == 36 and word.count("-") == 4)
+
+
+def paused_run(env: dict) -> dict | None:
+    runs = httpx.post(f"{env['PREFECT_API_URL']}/flow_runs/filter", timeout=10,
+                      json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}}).json()
+    return runs[0] if runs else None
+
+
+def sign_off_in_a_deployment(project: Path, env: dict, logs: Path, overrides: list[str], answer: dict) -> dict:
+    """Start a deployment run that needs sign-off, wait for its pause, answer the form, wait for it to finish."""
+    profile = yaml.safe_load((project / "params/smoke.yaml").read_text())
+    profile.setdefault("evaluate", {})["gates"] = {  # the smoke profile trains a few steps: the loop, not quality
+        "min_win_rate": None, "min_harmless_rate": None, "max_over_refusal_rate": None, "max_slice_regression": None,
+        "block_on_reward_hacking": False}
+    profile.setdefault("validate", {})["max_failed_fraction"] = 0.5
+    (project / "params/smoke-signoff.yaml").write_text(yaml.safe_dump(profile))
+    run_id = start_deployment_run(project, env, "--param", "params_file=params/smoke-signoff.yaml", "--param",
+                                  "overrides=" + json.dumps(["evaluate.approval=required", *overrides]))
+    paused = wait_for(lambda: paused_run(env) or finished(env, run_id), 1200, "the run to pause for sign-off", 3)
+    assert "id" in paused, (paused, (logs / "worker.log").read_text()[-3000:])
+    keyset = paused["state"]["state_details"]["run_input_keyset"]
+    schema = httpx.get(f"{env['PREFECT_API_URL']}/flow_runs/{paused['id']}/input/{keyset['schema']}", timeout=10)
+    assert {"approve", "reviewer", "reason"} <= set(schema.json()["properties"])  # the form the UI shows
+    resumed = httpx.post(f"{env['PREFECT_API_URL']}/flow_runs/{paused['id']}/resume", json={"run_input": answer},
+                         timeout=10)
+    assert resumed.status_code in (200, 201) and resumed.json()["status"] == "ACCEPT", resumed.text
+    done = wait_for(lambda: finished(env, run_id), 600, "the run to finish after sign-off", 3)
+    assert done["type"] == "COMPLETED", (done, (logs / "worker.log").read_text()[-3000:])
+    return json.loads((project / "reports/evaluate/promotion.json").read_text())
+
+
+def test_sign_off_in_the_prefect_ui_approves_or_rejects(stack):
+    import mlflow
+
+    project, env, logs = stack
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+
+    def champion() -> str | None:
+        try:
+            return str(client.get_model_version_by_alias("rlaif-policy", "champion").version)
+        except Exception:
+            return None
+
+    before = champion()
+    approved = sign_off_in_a_deployment(project, env, logs, ["optimize_policy.max_steps=6"],
+                                        {"approve": True, "reviewer": "ana", "reason": "read the report"})
+    version = approved["model"].rsplit("/", 1)[1]
+    assert approved["approval_record"]["status"] == "approved" and approved["champion_moved"] is True
+    assert champion() == version != before
+    tags = client.get_model_version("rlaif-policy", version).tags
+    assert (tags["approval.reviewer"], tags["approval.reason"], tags["approval.via"]) == ("ana", "read the report", "prefect")
+    assert "Sign-off: approved" in (project / "reports/run.html").read_text()
+
+    rejected = sign_off_in_a_deployment(project, env, logs, ["optimize_policy.max_steps=5"],
+                                        {"approve": False, "reviewer": "bo", "reason": "too terse"})
+    assert rejected["approval_record"]["status"] == "rejected" and rejected["champion_moved"] is False
+    assert champion() == version  # where the approval left it
+    other = rejected["model"].rsplit("/", 1)[1]
+    assert "challenger" in client.get_model_version("rlaif-policy", other).aliases
 
 
 def test_deployments_in_prefect_yaml_name_profiles_pools_and_a_schedule():

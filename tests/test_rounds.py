@@ -26,6 +26,10 @@ def tracking(tmp_path: Path, monkeypatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("rounds-test")  # not the experiment id an earlier test left active in another store
     return uri
 
 

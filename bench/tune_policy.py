@@ -13,12 +13,9 @@ acceptance figures against the starting policy.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -29,6 +26,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "data" / "world"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from all import project_copy, run_env  # noqa: E402  (bench/all.py: a clean copy of the working tree)
 
 
 def carve(project: Path, carve_seed: int) -> dict:
@@ -54,23 +54,9 @@ def carve(project: Path, carve_seed: int) -> dict:
             "training_prompts": len(training), "dialogues": len(dialogues)}
 
 
-def scratch_copy(workdir: Path) -> Path:
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.split()
-    for rel in listed:
-        if (ROOT / rel).is_file() and rel != "dvc.lock":
-            (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, workdir / rel)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.email=b@example.com", "-c", "user.name=bench", "commit", "-qm", "tune"]):
-        subprocess.run(cmd, cwd=workdir, check=True)
-    return workdir
-
-
 def run_variant(project: Path, seed: int, overrides: list[str]) -> dict:
     # the copy's own code (not the editable install's checkout), so that edits there cannot change a running variant
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PREFECT_HOME": str(project / ".prefect"),
-           "PYTHONPATH": str(project)}
+    env = {**run_env(project), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(project)}
     env.pop("MLFLOW_TRACKING_URI", None)
     args = [str(BIN / "rlaif"), "run", "--set", f"seed={seed}"] + [a for o in overrides for a in ("--set", o)]
     started = time.time()
@@ -109,7 +95,7 @@ def main() -> None:
     project = args.workdir
     if not (project / "dvc.yaml").exists():
         project.mkdir(parents=True, exist_ok=True)
-        scratch_copy(project)
+        project_copy(project)
         print("carved:", json.dumps(carve(project, args.carve_seed)), flush=True)
     results = {}
     for name, overrides in variants.items():

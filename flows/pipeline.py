@@ -441,6 +441,9 @@ def print_summary(summary: Summary) -> None:
         decision = json.loads(Path("reports/evaluate/promotion.json").read_text())
         failed = ", ".join(decision["failed_gates"]) or "none"
         console.print(f"promotion: {decision['decision']} ({decision.get('model')}; failed gates: {failed})")
+        if decision["decision"] == "awaiting approval":
+            console.print(f"sign off: rlaif approve {decision['model']} --reviewer NAME --reason TEXT [--reject]",
+                          soft_wrap=True)
     for name, path in REPORTS.items():
         if Path(path).exists():
             console.print(f"{name}: {path}")

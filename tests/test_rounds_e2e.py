@@ -97,7 +97,8 @@ def test_a_challenger_waits_for_sign_off_and_an_unchanged_rerun_skips_everything
     args = ["run", "--params", profile, "--set", CHAMPION, "--set", "evaluate.approval=required"]
     result = rlaif(project, *args, timeout=1200)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert "models:/rlaif-policy/3 passed every gate and awaits sign-off" in " ".join(result.stdout.split())
+    assert "promotion: awaiting approval (models:/rlaif-policy/3" in " ".join(result.stdout.split())
+    assert "sign off: rlaif approve models:/rlaif-policy/3 --reviewer NAME" in result.stdout
     assert champion(project) == "2" and version_tags(project, "3")["promotion.decision"] == "awaiting approval"
     again = rlaif(project, *args, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -94,12 +94,17 @@ def approve(
     from rlaif.tracking import quiet_telemetry
 
     quiet_telemetry()
-    with project_lock():
-        record = sign_off(model_uri, reviewer, reason, approved=not reject, via="cli")
-        from flows.pipeline import record_sign_off, run_single_stage
+    record = sign_off(model_uri, reviewer, reason, approved=not reject, via="cli")
+    with project_lock(wait=False) as held:  # a paused deployment run holds it while it waits for the form
+        if held:
+            from flows.pipeline import record_sign_off, run_single_stage
 
-        if record_sign_off(record):
-            run_single_stage("report")  # the run report shows the sign-off
+            if record_sign_off(record):
+                run_single_stage("report")  # the run report shows the sign-off
+        else:
+            Console().print("a pipeline run holds this checkout (a deployment run paused for sign-off?): the decision "
+                            "is on the model version; that run records it when it resumes (its form in the Prefect "
+                            "UI resumes it now)", highlight=False, soft_wrap=True)
     moved = f"champion is now {record['model']}" if record["champion_moved"] else \
         f"champion stays {record['previous_champion'] or 'unset'}"
     Console().print(f"{record['model']} {record['status']} by {reviewer} at {record['at']}: {moved}", highlight=False,

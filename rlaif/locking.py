@@ -18,12 +18,16 @@ LOCK_FILE = Path(".rlaif/pipeline.lock")
 
 
 @contextlib.contextmanager
-def project_lock(path: Path = LOCK_FILE) -> Iterator[None]:
+def project_lock(path: Path = LOCK_FILE, wait: bool = True) -> Iterator[bool]:
+    """Hold the checkout's lock; yields True. With wait=False, yields False at once when another run holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if not wait:
+                yield False
+                return
             handle.seek(0)
             holder = handle.read().strip() or "another run"
             print(f"waiting for the pipeline run that holds {path} ({holder})", flush=True)
@@ -33,6 +37,6 @@ def project_lock(path: Path = LOCK_FILE) -> Iterator[None]:
         handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         handle.flush()
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

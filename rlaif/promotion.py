@@ -143,6 +143,10 @@ def record_timeout(name: str, version: str, waited_s: float) -> dict:
     from rlaif.tracking import tracking_uri
 
     client = MlflowClient(tracking_uri=tracking_uri())
+    tags = client.get_model_version(name, version).tags or {}
+    if tags.get("approval.status") in ("approved", "rejected"):  # decided with `rlaif approve` while the run waited
+        return {"model": f"models:/{name}/{version}", "champion_moved": tags["approval.status"] == "approved",
+                **{key: tags.get(f"approval.{key}") for key in ("status", "reviewer", "reason", "via", "at", "report")}}
     client.set_model_version_tag(name, version, "approval.status", f"timed out after {waited_s:.0f} s")
     return {"model": f"models:/{name}/{version}", "status": "timed out", "champion_moved": False}
 

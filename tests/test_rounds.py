@@ -205,3 +205,20 @@ def test_history_lists_every_version_with_its_evaluation(tracking: str, tmp_path
     assert (tmp_path / "history.png").read_bytes()[:4] == b"\x89PNG"
     as_json = json.loads(rlaif(tmp_path, "history", "--json", tracking_uri=tracking).stdout)
     assert [r["version"] for r in as_json] == ["start", "v1", "v2"]
+
+
+def test_a_sign_off_that_times_out_leaves_the_challenger_and_keeps_a_decision_made_meanwhile(tracking: str,
+                                                                                            tmp_path: Path):
+    import mlflow
+
+    from rlaif.promotion import approve, record_timeout
+
+    client = mlflow.MlflowClient(tracking_uri=tracking)
+    waiting = _evaluated("rlaif-policy", tmp_path, PASSING, "m1")
+    assert record_timeout("rlaif-policy", waiting, 30)["status"] == "timed out"
+    version = client.get_model_version("rlaif-policy", waiting)
+    assert version.tags["approval.status"] == "timed out after 30 s" and "champion" not in version.aliases
+    late = approve(f"models:/rlaif-policy/{waiting}", "ana", "late but fine", approved=True, via="cli")
+    assert late["champion_moved"]  # a timed-out challenger can still be signed off
+    kept = record_timeout("rlaif-policy", waiting, 30)  # a paused run that timed out after that sign-off
+    assert (kept["status"], kept["reviewer"], kept["champion_moved"]) == ("approved", "ana", True)

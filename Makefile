@@ -1,5 +1,6 @@
 # make run   create .venv, install, run the pipeline on the embedded default profile
 # make test  create or update .venv, run the tests
+# make test-fast  the fast tier for the edit loop: no end-to-end runs, no training, no servers
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -15,7 +16,7 @@ export GX_ANALYTICS_ENABLED=false
 export HF_HUB_DISABLE_TELEMETRY=1
 export TOKENIZERS_PARALLELISM=false
 
-.PHONY: install run test clean
+.PHONY: install run test test-fast clean
 
 install: $(STAMP)
 
@@ -30,6 +31,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not e2e and not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf artifacts reports metrics mlflow.db mlruns params/run.yaml dvc.lock

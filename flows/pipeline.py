@@ -171,8 +171,10 @@ def _dvc(*args: str) -> subprocess.CompletedProcess:
 
 def dvc_remote() -> str | None:
     """The default DVC remote, when the checkout has one (`dvc remote add -d`)."""
-    result = _dvc("remote", "default")
-    return result.stdout.strip() or None if result.returncode == 0 else None
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        return repo.config["core"].get("remote") or None
 
 
 def sync_outputs(direction: str) -> str | None:
@@ -294,11 +296,45 @@ def _read_events(path: Path) -> dict[str, dict]:
     return {e["stage"]: e for e in events}  # the last attempt of a stage wins
 
 
+def stale_stages(graph: list[tuple[str, list[str]]]) -> set[str]:
+    """The stages DVC would run: those whose deps, params, command or outputs changed (`dvc status`, asked once),
+    and every stage downstream of one. The rest are skipped without starting a task or a process."""
+    from dvc.repo import Repo
+
+    try:
+        with Repo(".") as repo:
+            changed = set(repo.status())
+    except Exception as error:  # a status DVC cannot give: let `dvc repro` decide stage by stage, as before
+        print(f"warning: dvc status failed ({error}); every stage goes through dvc repro")
+        return {stage for stage, _ in graph}
+    stale: set[str] = set()
+    for stage, upstream in graph:  # dependency order: a stage's upstream stages are decided before it
+        if stage in changed or stale.intersection(upstream):
+            stale.add(stage)
+    return stale
+
+
 @flow(name="rlaif-pipeline", log_prints=True)
 def rlaif_pipeline(config: dict, wait_for_approval: bool = False):
-    """Run every stage of dvc.yaml in order; each is skipped by DVC when its inputs did not change.
+    """Run every stage of dvc.yaml in order; a stage whose inputs did not change is skipped.
     wait_for_approval: pause for a reviewer's sign-off after evaluate (deployments) instead of only saying so."""
-    cfg = PipelineConfig.model_validate(config)
+    graph, stale = plan()
+    return run_stages(PipelineConfig.model_validate(config), graph, stale, wait_for_approval)
+
+
+def plan() -> tuple[list[tuple[str, list[str]]], set[str]]:
+    """The stage graph and the stages to run, after pulling what a default DVC remote already holds (a fresh pod
+    or checkout then skips what is already done)."""
+    pulled = sync_outputs("pull")
+    if pulled:  # not fatal: the stages recompute what could not be pulled
+        print(f"warning: {pulled}")
+    graph = stage_graph()
+    return graph, stale_stages(graph)
+
+
+def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: set[str], wait_for_approval: bool):
+    """The pipeline run: an MLflow parent run, each stale stage as a Prefect task through `dvc repro`, the rest
+    recorded as skipped, and the summary in reports/last_run.json."""
     mlflow = setup(cfg.experiment)
     summary = Summary()
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name="pipeline") as parent:
@@ -308,13 +344,15 @@ def rlaif_pipeline(config: dict, wait_for_approval: bool = False):
         events_file = Path(tmp) / "events.jsonl"
         env = {**os.environ, PARENT_RUN_ENV: parent.info.run_id, EVENTS_ENV: str(events_file)}
         failed_at = None
-        pulled = sync_outputs("pull")
-        if pulled:  # not fatal: the stages recompute what could not be pulled
-            print(f"warning: {pulled}")
-        for stage, _upstream in stage_graph():
+        for stage, _upstream in graph:
             started = time.time()
             if failed_at is not None:
                 summary.rows.append({"stage": stage, "status": "not run", "seconds": 0.0})
+                continue
+            if stage not in stale:
+                summary.rows.append({"stage": stage, "status": "skipped", "seconds": 0.0, "metrics": {}, "run_id": None})
+                if stage == "bootstrap":
+                    summary.start = _tag_round(mlflow)
                 continue
             state = _stage_task(stage, cfg)(stage, env, cfg.orchestration.timeout(stage), return_state=True)
             event = _read_events(events_file).get(stage)
@@ -333,7 +371,7 @@ def rlaif_pipeline(config: dict, wait_for_approval: bool = False):
                 if stage == "evaluate" and row["status"] == "ran":
                     summary.sign_off = await_sign_off(cfg, wait_for_approval)
             summary.rows.append(row)
-        pushed = None if failed_at else sync_outputs("push")
+        pushed = None if failed_at or not stale else sync_outputs("push")
         if pushed:  # the outputs would be lost with this machine
             summary.exit_code, summary.message = 1, pushed
         _log_summary(mlflow, summary)
@@ -384,7 +422,11 @@ def _log_summary(mlflow, summary: Summary) -> None:
 def run_pipeline(cfg: PipelineConfig) -> Summary:
     quiet_telemetry()
     Path(LAST_RUN).unlink(missing_ok=True)
-    state = rlaif_pipeline(cfg.as_dict(), return_state=True)
+    graph, stale = plan()
+    if stale:
+        state = rlaif_pipeline(cfg.as_dict(), return_state=True)
+    else:  # nothing to run: recorded in MLflow and last_run.json without starting Prefect
+        state = run_stages(cfg, graph, stale, wait_for_approval=False)
     if not Path(LAST_RUN).exists():  # the flow itself broke before it could summarise
         Console(stderr=True).print(f"[bold red]pipeline flow failed:[/] {state.message}")
         return Summary(exit_code=1, message=f"pipeline flow failed: {state.message}")

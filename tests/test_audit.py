@@ -108,6 +108,7 @@ def test_export_is_stratified_seeded_and_hides_the_ai_pick(inputs, tmp_path):
     assert (tmp_path / "all" / "INSTRUCTIONS.md").read_text().count("verdict") >= 1
 
 
+@pytest.mark.slow
 def test_round_trip_reports_agreement_kappa_and_logs_to_mlflow(inputs, tmp_path):
     done = audit_cli(tmp_path, "export", "--labels", str(inputs["labels"]), "--prompts", str(inputs["prompts"]),
                      "--constitution", str(inputs["constitution"]), "--out", "audit", "--n", "12", "--seed", "0")

@@ -10,7 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from flows.pipeline import TIMED_OUT, StageFailed, _dvc_repro, _stage_task, clear_stale_dvc_locks, dvc_remote, sync_outputs
+import pytest
+
+from flows.pipeline import (TIMED_OUT, StageFailed, _dvc_repro, _stage_task, clear_stale_dvc_locks, dvc_remote,
+                            stage_graph, stale_stages, sync_outputs)
 from rlaif.config import load_config
 
 
@@ -23,6 +26,7 @@ def test_stage_tasks_take_retries_backoff_and_gpu_tag_from_params():
     assert load_config(None, ["orchestration.stage_timeouts_s={judge: 60}"]).orchestration.timeout("judge") == 60
 
 
+@pytest.mark.slow
 def test_a_timed_out_stage_is_killed_with_its_children_and_is_retryable(tmp_path: Path):
     marker = tmp_path / "child.pid"
     (tmp_path / "dvc.yaml").write_text(
@@ -44,6 +48,7 @@ def test_a_timed_out_stage_is_killed_with_its_children_and_is_retryable(tmp_path
     assert StageFailed("slow", code).retryable and "timed out" in str(StageFailed("slow", code))
 
 
+@pytest.mark.slow
 def test_outputs_are_pushed_to_and_pulled_from_the_default_remote(tmp_path: Path, monkeypatch):
     """A pod or fresh checkout with a DVC remote gets the outputs of earlier runs back, and keeps its own."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -83,3 +88,30 @@ def test_locks_of_killed_dvc_processes_are_dropped_and_live_ones_kept(tmp_path: 
     assert [i["pid"] for i in left["read"]["/p/data/prompts"]] == [os.getpid()]
     assert clear_stale_dvc_locks(lock) == []
     zombie.wait()
+
+
+def test_stale_stages_are_the_changed_ones_and_everything_downstream(tmp_path: Path, monkeypatch):
+    """What a run asks DVC once, instead of starting a task and a `dvc repro` per stage."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n"
+        "  first:\n    cmd: cat in.txt > a.txt\n    deps: [in.txt]\n    outs: [a.txt]\n"
+        "  second:\n    cmd: cat a.txt > b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n"
+        "  third:\n    cmd: cat b.txt > c.txt\n    deps: [b.txt]\n    params: [n]\n    outs: [c.txt]\n"
+        "  aside:\n    cmd: echo x > d.txt\n    outs: [d.txt]\n")
+    (tmp_path / "in.txt").write_text("one\n")
+    (tmp_path / "params.yaml").write_text("n: 1\n")
+    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=tmp_path, env=env, check=True)
+    monkeypatch.chdir(tmp_path)
+    graph = stage_graph()
+    assert [stage for stage, _ in graph] == ["first", "second", "third", "aside"]
+    assert stale_stages(graph) == {"first", "second", "third", "aside"}  # never run
+    subprocess.run(["dvc", "repro", "-q"], cwd=tmp_path, env=env, check=True)
+    assert stale_stages(graph) == set()
+    (tmp_path / "params.yaml").write_text("n: 2\n")
+    assert stale_stages(graph) == {"third"}
+    (tmp_path / "in.txt").write_text("two\n")  # upstream of everything but `aside`
+    assert stale_stages(graph) == {"first", "second", "third"}
+    subprocess.run(["dvc", "repro", "-q"], cwd=tmp_path, env=env, check=True)
+    (tmp_path / "b.txt").unlink()  # an output gone: its stage reruns, and what reads it
+    assert stale_stages(graph) == {"second", "third"}

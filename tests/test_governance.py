@@ -123,6 +123,7 @@ def _register(name: str, model_dir: Path) -> str:
         return register_model(model_dir, name, "policy", "test", alias="challenger")
 
 
+@pytest.mark.slow
 def test_passing_challenger_becomes_champion_and_failing_one_does_not(tracking: str, tmp_path: Path):
     import mlflow
 
@@ -203,6 +204,7 @@ def test_lineage_follows_digests_back_to_the_prompts_and_reports_a_mismatch(trac
     assert [m["path"] for m in changed["mismatches"]] == ["data/constitution.yaml"]
 
 
+@pytest.mark.slow
 def test_lineage_cli_exit_codes(tracking: str, tmp_path: Path):
     _fake_pipeline(tmp_path)
     env_project = tmp_path

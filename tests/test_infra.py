@@ -653,6 +653,7 @@ def test_dvc_push_and_pull_through_a_local_remote(tmp_path):
     forget_and_pull(repo, payload, env)
 
 
+@pytest.mark.slow
 def test_dvc_push_and_pull_through_an_s3_remote_configured_like_the_containers(tmp_path, s3, compose):
     """The worker's settings (DVC_REMOTE_URL, AWS_ENDPOINT_URL_S3, AWS credentials) with the endpoint
     pointed at the S3 stand-in; infra/docker-entrypoint.sh adds the remote, as in the containers."""
@@ -670,6 +671,7 @@ def test_dvc_push_and_pull_through_an_s3_remote_configured_like_the_containers(t
     forget_and_pull(repo, payload, env, entrypoint=True)
 
 
+@pytest.mark.slow
 def test_mlflow_server_on_postgresql_with_artifacts_in_s3(postgres, s3, compose, tmp_path):
     """The compose mlflow service's command line, pointed at 127.0.0.1: runs, metrics, params, the
     registry in PostgreSQL; artifacts proxied by the server into the `mlflow` bucket."""
@@ -794,6 +796,7 @@ print(json.dumps({"direct": str(direct["flow_run_id"]), "total": direct["total"]
 '''
 
 
+@pytest.mark.slow
 def test_prefect_server_on_postgresql_runs_flows_and_serves_both_pools(postgres, compose, tmp_path):
     """The compose prefect-server command and database URL, pointed at 127.0.0.1; then the pipeline's
     side, configured by PREFECT_API_URL alone, and the compose worker's command, once."""

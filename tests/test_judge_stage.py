@@ -11,6 +11,8 @@ import pytest
 
 from conftest import JUDGE_ARGS, kill_when, rlaif, save_tiny_llama
 
+pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
+
 
 def write_candidates(project: Path, n_prompts: int, per_prompt: int = 4) -> int:
     """Candidates built from the project's seed dialogues: each prompt's own answers plus others'.

@@ -21,6 +21,8 @@ from typer.testing import CliRunner
 from conftest import make_project_copy, save_tiny_llama
 from rlaif.models import build_tokenizer
 
+pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
+
 SMALL = ["max_steps=2", "batch_size=4", "num_generations=2", "max_new_tokens=8", "max_length=64"]
 ONLINE_METRICS = ["reward", "kl", "completions/mean_length", "refusal_rate"]
 DPO_METRICS = ["rewards/margins", "kl", "completions/mean_length", "refusal_rate"]

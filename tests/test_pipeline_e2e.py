@@ -1,105 +1,178 @@
-"""End-to-end: the real CLI runs the Prefect flow over the DVC graph on the smoke profile, in a
-fresh copy of the project, with MLflow on a SQLite file. The tests run in file order and share
-that copy: first run, unchanged rerun, constitution change, label gate."""
+"""End-to-end: the real CLI runs the Prefect flow over the DVC graph on the smoke profile, in one fresh copy of the
+project with MLflow on a SQLite file. The tests run in file order and share that copy, the way a team's checkout
+lives week after week:
+
+1. two rounds in a row, the second starting from the first's champion (every stage runs in each);
+2. what the rounds left: labels and audit, DVC metrics, MLflow runs and models, promotion, lineage, the report;
+3. a label gate that fails inside the flow (training does not start);
+4. a round that needs sign-off, then an unchanged rerun that skips every stage without starting Prefect;
+5. a changed principle (what DVC would rerun), then a prompt drop run while a second run waits for the first;
+6. sign-off with `rlaif approve`, the history of the versions, and tampered labels that the gate stops.
+
+The smoke profile trains for a few steps, so the quality gates are given bounds that any policy meets: these tests
+are about the loop and its records, not about the policy's quality (that is the default profile's, in the README).
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import cli_env, make_project_copy, rlaif
+from conftest import BIN, cli_env, make_project_copy, rlaif
 
 pytestmark = pytest.mark.e2e
 STAGES = ["bootstrap", "generate", "critique_revise", "judge", "validate", "train_reward", "optimize_policy", "evaluate",
           "report"]
+CHAMPION = "bootstrap.base_model=models:/rlaif-policy@champion"
+ANY_POLICY_PASSES = {"min_win_rate": 0.0, "min_harmless_rate": 0.0, "max_over_refusal_rate": 1.0,
+                     "max_slice_regression": 1.0, "block_on_reward_hacking": False}
+
+
+def write_loop_profile(project: Path) -> str:
+    """The smoke profile with gates any policy passes (the label gate stays on, tolerating the empty answers that a
+    policy trained for a few steps writes: the judge fails on those)."""
+    profile = yaml.safe_load((project / "params/smoke.yaml").read_text())
+    profile.setdefault("evaluate", {})["gates"] = ANY_POLICY_PASSES
+    profile.setdefault("validate", {})["max_failed_fraction"] = 0.5
+    (project / "params/loop.yaml").write_text(yaml.safe_dump(profile))
+    return "params/loop.yaml"
+
+
+def last_run(project: Path) -> dict:
+    return json.loads((project / "reports/last_run.json").read_text())
 
 
 def statuses(project: Path) -> dict[str, str]:
-    summary = json.loads((project / "reports" / "last_run.json").read_text())
-    return {row["stage"]: row["status"] for row in summary["stages"]}
+    return {row["stage"]: row["status"] for row in last_run(project)["stages"]}
+
+
+def registry(project: Path):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+
+
+def champion(project: Path) -> str:
+    return str(registry(project).get_model_version_by_alias("rlaif-policy", "champion").version)
+
+
+def version_tags(project: Path, version: str) -> dict:
+    return registry(project).get_model_version("rlaif-policy", version).tags
+
+
+def pipeline_runs(project: Path) -> list:
+    client = registry(project)
+    runs = client.search_runs([client.get_experiment_by_name("rlaif").experiment_id], order_by=["start_time ASC"])
+    return [r for r in runs if r.info.run_name == "pipeline"]
+
+
+def prefect_flow_runs(project: Path) -> int:
+    """Flow runs in the project's Prefect database (the temporary server of `rlaif run` keeps them there)."""
+    import sqlite3
+
+    with sqlite3.connect(project / ".prefect/prefect.db") as db:
+        return db.execute("SELECT count(*) FROM flow_run").fetchone()[0]
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
+def loop(tmp_path_factory):
     project = make_project_copy(tmp_path_factory.mktemp("e2e") / "project")
-    result = rlaif(project, "run", "--params", "params/smoke.yaml", timeout=1200)
-    return project, result
+    profile = write_loop_profile(project)
+    result = rlaif(project, "run", "--params", profile, "--rounds", "2", "--set", CHAMPION, timeout=2400)
+    return project, ["run", "--params", profile, "--set", CHAMPION], result
 
 
-def test_first_run_runs_every_stage(first_run):
-    project, result = first_run
+def test_two_rounds_the_second_starting_from_the_first_champion(loop):
+    project, _, result = loop
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert statuses(project) == {stage: "ran" for stage in STAGES}
-    evaluation = json.loads((project / "metrics" / "evaluate.json").read_text())
-    assert evaluation["n_prompts"] > 0
-    for policy in ("baseline", "candidate"):
-        assert 0.0 <= evaluation[policy]["correct_rate"] <= 1.0
-    judge = json.loads((project / "metrics" / "judge.json").read_text())
-    assert judge["gold_n"] >= 20 and 0.0 <= judge["gold_agreement"] <= 1.0
-    assert (project / "reports" / "validate" / "data_docs" / "index.html").exists()
+    assert "fallback build" in result.stdout  # round 1: no champion yet
+    assert statuses(project) == {stage: "ran" for stage in STAGES}  # round 2 started from another policy
+    assert last_run(project)["start"] == {"source": "models:/rlaif-policy/1", "name": "rlaif-policy", "version": "1",
+                                          "round": 2, "parent": "models:/rlaif-policy/1"}
+    assert champion(project) == "2"
+    assert version_tags(project, "1")["rlaif.round"] == "1" and version_tags(project, "1")["rlaif.parent_version"] == "none"
+    assert version_tags(project, "2")["rlaif.round"] == "2" and version_tags(project, "2")["rlaif.parent_version"] == "1"
+    assert [r.data.tags["rlaif.round"] for r in pipeline_runs(project)] == ["1", "2"]
+    evaluation = json.loads((project / "reports/evaluate/promotion.json").read_text())
+    assert evaluation["model"] == "models:/rlaif-policy/2" and evaluation["previous_champion"] == "1"
     assert "held-out behaviour" in result.stdout
 
 
-def test_labels_and_audit_log_cover_both_orders(first_run):
-    project, _ = first_run
-    labels = [json.loads(l) for l in (project / "artifacts/judge/labels.jsonl").read_text().splitlines()]
+def test_evaluation_and_judge_figures_are_those_of_their_samples(loop):
+    """The figures in the metrics files, recomputed from the rows they summarise."""
+    project, _, _ = loop
+    evaluation = json.loads((project / "metrics/evaluate.json").read_text())
+    samples = jsonl(project / "reports/evaluate/samples.jsonl")
+    for policy in ("baseline", "candidate"):
+        rows = [s for s in samples if s["policy"] == policy]
+        assert len(rows) == evaluation["n_samples_per_policy"] > 0
+        assert evaluation[policy]["correct_rate"] == pytest.approx(sum(s["correct"] for s in rows) / len(rows))
+        incoherent = sum(s["outcome"] == "incoherent" for s in rows) / len(rows)
+        assert evaluation[policy]["incoherent_rate"] == pytest.approx(incoherent)
+    judge = json.loads((project / "metrics/judge.json").read_text())
+    gold = [g for g in jsonl(project / "artifacts/judge/gold_verdicts.jsonl") if g["status"] == "ok"]
+    assert judge["gold_n"] >= 20
+    assert judge["gold_agreement"] == pytest.approx(sum(g["human"] == g["judge"] for g in gold) / len(gold))
+    assert (project / "reports/validate/data_docs/index.html").exists()
+
+
+def test_labels_and_audit_log_cover_both_orders(loop):
+    project, _, _ = loop
+    labels = jsonl(project / "artifacts/judge/labels.jsonl")
     audit = pd.read_parquet(project / "artifacts/judge/audit.parquet")
     assert labels and len(audit) == 2 * len(labels)
     assert set(audit["order"]) == {"ab", "ba"}
     assert set(audit["pair_id"]) == {label["pair_id"] for label in labels}  # joinable to the labels
     assert audit["rendered"].str.len().min() > 0 and audit["model"].notna().all()
     for label in labels[:50]:
-        assert 0.0 <= label["prob_a"] <= 1.0
         assert label["prob_a"] == pytest.approx((label["p_a_when_first"] + 1 - label["p_b_when_first"]) / 2)
 
 
-def test_dvc_metrics_show_lists_the_evaluation(first_run):
-    project, _ = first_run
-    out = subprocess.run([str(Path(sys.executable).parent / "dvc"), "metrics", "show", "--json"], cwd=project,
-                         env=cli_env(project), capture_output=True, text=True, check=True).stdout
+def test_dvc_metrics_show_lists_the_evaluation(loop):
+    project, _, _ = loop
+    out = subprocess.run([str(BIN / "dvc"), "metrics", "show", "--json"], cwd=project, env=cli_env(project),
+                         capture_output=True, text=True, check=True).stdout
     assert "metrics/evaluate.json" in out and "correct_rate" in out
 
 
-def test_mlflow_has_parent_run_nested_stage_runs_and_models(first_run):
-    project, _ = first_run
-    import mlflow
-
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+def test_mlflow_has_parent_runs_nested_stage_runs_and_models(loop):
+    project, _, _ = loop
+    client = registry(project)
     runs = client.search_runs([client.get_experiment_by_name("rlaif").experiment_id])
-    parents = [r for r in runs if r.info.run_name == "pipeline"]
-    assert len(parents) == 1
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-    assert sorted(r.info.run_name for r in children) == sorted(STAGES)
-    judge_run = next(r for r in children if r.info.run_name == "judge")
-    assert judge_run.data.tags["constitution.version"]
-    assert len(judge_run.data.tags["input.constitution.md5"]) >= 32
-    assert "gold_agreement" in judge_run.data.metrics
+    for parent in pipeline_runs(project):
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        assert sorted(r.info.run_name for r in children) == sorted(STAGES)
+        judge_run = next(r for r in children if r.info.run_name == "judge")
+        assert judge_run.data.tags["constitution.version"]
+        assert len(judge_run.data.tags["input.constitution.md5"]) >= 32
+        assert "gold_agreement" in judge_run.data.metrics
     for name in ("rlaif-policy", "rlaif-reward"):
-        assert client.search_model_versions(f"name='{name}'"), name
+        assert len(client.search_model_versions(f"name='{name}'")) == 2, name
 
 
-def test_promotion_lineage_and_report(first_run):
-    """The new policy is the challenger; the decision is recorded; lineage reaches the prompts and constitution
-    with every digest matching; the HTML report is on disk and on the pipeline's MLflow run."""
-    project, _ = first_run
-    import mlflow
-
+def test_promotion_lineage_and_report(loop):
+    """The new policy's decision is recorded; lineage reaches the prompts and constitution with every digest
+    matching; the HTML report is on disk and on the pipeline's MLflow run."""
+    project, _, _ = loop
     promotion = json.loads((project / "reports/evaluate/promotion.json").read_text())
     registered = json.loads((project / "artifacts/optimize_policy/registered.json").read_text())
     assert promotion["model"] == f"models:/rlaif-policy/{registered['version']}"
     assert {g["gate"] for g in promotion["gates"]} >= {"win_rate", "harmless_rate", "over_refusal_rate", "label_gate"}
-    uri = f"sqlite:///{project / 'mlflow.db'}"
-    client = mlflow.MlflowClient(tracking_uri=uri)
+    client = registry(project)
     version = client.get_model_version("rlaif-policy", registered["version"])
     assert "challenger" in version.aliases
-    assert version.tags["promotion.decision"] == promotion["decision"]
-    assert ("champion" in version.aliases) == promotion["champion_moved"]
+    assert version.tags["promotion.decision"] == promotion["decision"] == "promote"
+    assert ("champion" in version.aliases) == promotion["champion_moved"] is True
 
     traced = rlaif(project, "lineage", "models:/rlaif-policy@challenger", "--json")
     assert traced.returncode == 0, traced.stderr[-3000:]
@@ -124,39 +197,137 @@ def test_promotion_lineage_and_report(first_run):
     for heading in ("Promotion decision", "Label quality", "Judge and people", "Evaluation", "Lineage"):
         assert heading in html
     assert "data:image/png;base64," in html
-    parent = next(r for r in client.search_runs([client.get_experiment_by_name("rlaif").experiment_id])
-                  if r.info.run_name == "pipeline")
+    parent = pipeline_runs(project)[-1]
     assert "report/run.html" in [a.path for a in client.list_artifacts(parent.info.run_id, "report")]
 
 
-def test_unchanged_rerun_skips_every_stage(first_run):
-    project, _ = first_run
-    result = rlaif(project, "run", "--params", "params/smoke.yaml", timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert statuses(project) == {stage: "skipped" for stage in STAGES}
+def test_lineage_shows_the_genealogy(loop):
+    project, _, _ = loop
+    traced = rlaif(project, "lineage", "models:/rlaif-policy@champion", "--json")
+    assert traced.returncode == 0, traced.stderr[-3000:]
+    ancestors = json.loads(traced.stdout)["ancestors"]
+    assert [a["version"] for a in ancestors] == ["2", "1", None]
+    assert ancestors[0]["parent"] == "models:/rlaif-policy/1" and ancestors[2]["start"] == "bootstrap (built)"
+    assert ancestors[0]["constitution"]["constitution.name"] and "prompts" in ancestors[1]["data"]
+    assert "candidate/correct_rate" in ancestors[0]["evaluation"]
+    shown = rlaif(project, "lineage", "models:/rlaif-policy@champion")
+    assert "v2 <- v1 <- bootstrap (built)" in " ".join(shown.stdout.split())
 
 
-def test_changed_principle_reruns_judge_and_after_but_not_generate(first_run):
-    project, _ = first_run
-    path = project / "data" / "constitution" / "constitution.yaml"
+def test_gate_failure_in_the_flow_exits_non_zero_and_skips_training(loop):
+    """The round after round 2 starts from champion v2: bootstrap to judge run, the label gate stops it."""
+    project, args, _ = loop
+    result = rlaif(project, *args, "--set", "validate.first_wins_rate=[0.9, 1.0]", timeout=1200)
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-3000:]
+    seen = statuses(project)
+    assert seen["bootstrap"] == seen["judge"] == "ran" and seen["validate"] == "failed"
+    assert seen["train_reward"] == seen["optimize_policy"] == seen["evaluate"] == "not run"
+    assert "gate.json" in " ".join(result.stdout.split())
+    assert champion(project) == "2"
+
+
+def test_a_challenger_waits_for_sign_off_and_an_unchanged_rerun_skips_everything(loop):
+    project, args, _ = loop
+    result = rlaif(project, *args, "--set", "evaluate.approval=required", timeout=1200)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    seen = statuses(project)
+    assert seen["bootstrap"] == seen["judge"] == "skipped" and seen["validate"] == seen["evaluate"] == "ran"
+    assert "promotion: awaiting approval (models:/rlaif-policy/3" in " ".join(result.stdout.split())
+    assert "sign off: rlaif approve models:/rlaif-policy/3 --reviewer NAME" in result.stdout
+    assert champion(project) == "2" and version_tags(project, "3")["promotion.decision"] == "awaiting approval"
+    runs_before, flow_runs_before = len(pipeline_runs(project)), prefect_flow_runs(project)
+    again = rlaif(project, *args, "--set", "evaluate.approval=required", timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert set(statuses(project).values()) == {"skipped"}
+    assert "every stage skipped" in again.stdout
+    skipped = pipeline_runs(project)
+    assert len(skipped) == runs_before + 1  # recorded, though nothing ran
+    assert {skipped[-1].data.tags[f"stage.{s}"] for s in STAGES} == {"skipped"}
+    assert prefect_flow_runs(project) == flow_runs_before  # nothing to run: Prefect was not started
+
+
+def test_a_changed_principle_makes_judge_and_after_stale_but_not_generate(loop, monkeypatch):
+    """What the next run would redo, as the flow asks DVC (the run itself is the prompt-drop test's)."""
+    from flows.pipeline import stage_graph, stale_stages
+
+    project, _, _ = loop
+    path = project / "data/constitution/constitution.yaml"
     charter = yaml.safe_load(path.read_text())
     harmless = charter["principles"][0]
     harmless["text"] += " Prefer the answer that also suggests a safe alternative."
     harmless["examples"][0]["chosen"] += " A safer alternative is to ask a professional."
     path.write_text(yaml.safe_dump(charter, sort_keys=False))
-    result = rlaif(project, "run", "--params", "params/smoke.yaml", timeout=1200)
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = statuses(project)
-    assert seen["bootstrap"] == seen["generate"] == "skipped"
-    assert seen["judge"] == "ran" and seen["validate"] == "ran"
-    judge_run = json.loads((project / "metrics" / "judge.json").read_text())
-    assert judge_run["n_pairs"] > 0
+    monkeypatch.chdir(project)
+    assert stale_stages(stage_graph()) == set(STAGES) - {"bootstrap", "generate"}
 
 
-def test_labels_that_break_the_gate_stop_before_training(first_run):
-    project, _ = first_run
+def test_a_prompt_drop_reruns_generate_onward_while_a_second_run_waits(loop):
+    """A prompt drop lands while a run is going; a second run started meanwhile waits for the first, then finds
+    every stage up to date. Neither corrupts the other; DVC's record is clean."""
+    project, args, _ = loop
+    rows = jsonl(project / "data/prompts/train.jsonl")[:12]
+    drop = project / "data/prompts/drops/2026-12-07.jsonl"
+    drop.write_text("".join(json.dumps({**row, "id": f"d1-{i}"}) + "\n" for i, row in enumerate(rows)))
+    command = [str(BIN / "rlaif"), *args, "--set", "evaluate.approval=required"]
+    env = cli_env(project)
+    first = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    second = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outputs = [process.communicate(timeout=1500) for process in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], [o[0][-3000:] + o[1][-3000:] for o in outputs]
+    assert "waiting for the pipeline run" in outputs[1][0]
+    first_run, second_run = pipeline_runs(project)[-2:]
+    ran = {s: first_run.data.tags[f"stage.{s}"] for s in STAGES}
+    assert ran["bootstrap"] == "skipped" and ran["report"] == "ran"
+    assert all(ran[s] == "ran" for s in ("generate", "judge", "validate", "train_reward", "optimize_policy", "evaluate"))
+    assert {second_run.data.tags[f"stage.{s}"] for s in STAGES} == {"skipped"}
+    status = subprocess.run([str(BIN / "dvc"), "status"], cwd=project, env=env, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
+    trained_on = [row["id"] for row in jsonl(project / "artifacts/generate/prompts.jsonl")]
+    assert trained_on[:12] == [f"d1-{i}" for i in range(12)] and len(trained_on) == 24  # the drop and a replay
+    generation = json.loads((project / "artifacts/generate/generation.json").read_text())
+    assert generation["prompt_sources"]["newest_drop"] == "data/prompts/drops/2026-12-07.jsonl"
+
+
+def test_sign_off_moves_champion_and_is_recorded_everywhere(loop):
+    project, _, _ = loop
+    stale = rlaif(project, "approve", "models:/rlaif-policy/3", "--reviewer", "ana", "--reason", "looks fine")
+    assert stale.returncode == 2 and "version 4 is" in stale.stderr, stale.stderr
+    approved = rlaif(project, "approve", "models:/rlaif-policy/4", "--reviewer", "ana",
+                     "--reason", "reviewed run.html: fewer unsafe answers")
+    assert approved.returncode == 0, approved.stdout[-3000:] + approved.stderr[-3000:]
+    assert champion(project) == "4"
+    tags = version_tags(project, "4")
+    assert tags["approval.reviewer"] == "ana" and tags["approval.status"] == "approved"
+    promotion = json.loads((project / "reports/evaluate/promotion.json").read_text())
+    assert promotion["approval_record"]["reason"] == "reviewed run.html: fewer unsafe answers"
+    assert promotion["champion_moved"] is True and promotion["decision"] == "promote"
+    assert "Sign-off: approved" in (project / "reports/run.html").read_text()
+    assert "Rounds: the policy version by version" in (project / "reports/run.html").read_text()
+    status = subprocess.run([str(BIN / "dvc"), "status", "evaluate", "report"], cwd=project, env=cli_env(project),
+                            capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout  # the sign-off was committed: no stage reruns for it
+    traced = json.loads(rlaif(project, "lineage", "models:/rlaif-policy@champion", "--json").stdout)
+    assert traced["ancestors"][0]["approval"]["reviewer"] == "ana"
+
+
+def test_history_prints_every_version(loop):
+    project, _, _ = loop
+    shown = rlaif(project, "history")
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    for version in ("start", "v1", "v2", "v3", "v4"):
+        assert version in shown.stdout
+    rows = json.loads(rlaif(project, "history", "--json").stdout)
+    assert [r["round"] for r in rows] == ["0", "1", "2", "3", "3"]
+    assert rows[3]["decision"] == "awaiting approval" and rows[4]["decision"] == "promote"
+    assert all(r["behaves_as_expected"] is not None for r in rows)
+    assert (project / "reports/history.png").exists()
+
+
+def test_labels_that_break_the_gate_stop_before_training(loop):
+    project, _, _ = loop
     labels_path = project / "artifacts/judge/labels.jsonl"
-    labels = [json.loads(l) for l in labels_path.read_text().splitlines()]
+    labels = jsonl(labels_path)
     for label in labels:  # a judge whose first-shown answer always wins
         label.update(p_a_when_first=0.9, p_b_when_first=0.9, prob_a=0.5, consistent=False)
     labels_path.unlink()  # DVC protects cached outputs; replace the file rather than write through it
@@ -172,14 +343,3 @@ def test_labels_that_break_the_gate_stop_before_training(first_run):
     assert gate["passed"] is False
     assert not (project / "artifacts/validate/preferences.jsonl").exists()
     assert (project / "metrics/train_reward.json").read_text() == reward_before
-
-
-def test_gate_failure_in_the_flow_exits_non_zero_and_skips_training(first_run):
-    project, _ = first_run
-    result = rlaif(project, "run", "--params", "params/smoke.yaml",
-                   "--set", "validate.first_wins_rate=[0.9, 1.0]", timeout=900)
-    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-3000:]
-    seen = statuses(project)
-    assert seen["validate"] == "failed"
-    assert seen["train_reward"] == seen["optimize_policy"] == seen["evaluate"] == "not run"
-    assert "gate.json" in " ".join(result.stdout.split())

@@ -71,8 +71,20 @@ def stack(tmp_path_factory):
                 service.stop()
 
 
+def api(env: dict, method: str, path: str, **kwargs):
+    """One call to the server's REST API. A 503 is the server saying its database is busy: ask again, as
+    Prefect's own client does."""
+    for attempt in range(10):
+        response = httpx.request(method, env["PREFECT_API_URL"] + path, timeout=10, **kwargs)
+        if response.status_code != 503:
+            response.raise_for_status()
+            return response.json()
+        time.sleep(1 + attempt)
+    raise AssertionError(f"{method} {path}: the server answered 503 ten times")
+
+
 def flow_run(env: dict, run_id: str) -> dict:
-    return httpx.get(f"{env['PREFECT_API_URL']}/flow_runs/{run_id}", timeout=10).json()
+    return api(env, "GET", f"/flow_runs/{run_id}")
 
 
 def finished(env: dict, run_id: str):
@@ -132,9 +144,18 @@ def start_deployment_run(project: Path, env: dict, *params: str) -> str:
 
 
 def paused_run(env: dict) -> dict | None:
-    runs = httpx.post(f"{env['PREFECT_API_URL']}/flow_runs/filter", timeout=10,
-                      json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}}).json()
+    runs = api(env, "POST", "/flow_runs/filter", json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}}).json()
     return runs[0] if runs else None
+
+
+def resume(env: dict, run_id: str, answer: dict):
+    """Resume a paused run with the form's answer, through Prefect's own client: it retries the 503 that a busy
+    server's SQLite lock gives back, as the UI does by asking again."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}), get_client(sync_client=True) as client:
+        return client.resume_flow_run(run_id, run_input=answer)
 
 
 def sign_off_in_a_deployment(project: Path, env: dict, logs: Path, overrides: list[str], answer: dict) -> dict:
@@ -143,18 +164,16 @@ def sign_off_in_a_deployment(project: Path, env: dict, logs: Path, overrides: li
     profile.setdefault("evaluate", {})["gates"] = {  # the smoke profile trains a few steps: the loop, not quality
         "min_win_rate": None, "min_harmless_rate": None, "max_over_refusal_rate": None, "max_slice_regression": None,
         "block_on_reward_hacking": False}
-    profile.setdefault("validate", {})["max_failed_fraction"] = 0.5
     (project / "params/smoke-signoff.yaml").write_text(yaml.safe_dump(profile))
     run_id = start_deployment_run(project, env, "--param", "params_file=params/smoke-signoff.yaml", "--param",
                                   "overrides=" + json.dumps(["evaluate.approval=required", *overrides]))
     paused = wait_for(lambda: paused_run(env) or finished(env, run_id), 1200, "the run to pause for sign-off", 3)
     assert "id" in paused, (paused, (logs / "worker.log").read_text()[-3000:])
     keyset = paused["state"]["state_details"]["run_input_keyset"]
-    schema = httpx.get(f"{env['PREFECT_API_URL']}/flow_runs/{paused['id']}/input/{keyset['schema']}", timeout=10)
-    assert {"approve", "reviewer", "reason"} <= set(schema.json()["properties"])  # the form the UI shows
-    resumed = httpx.post(f"{env['PREFECT_API_URL']}/flow_runs/{paused['id']}/resume", json={"run_input": answer},
-                         timeout=10)
-    assert resumed.status_code in (200, 201) and resumed.json()["status"] == "ACCEPT", resumed.text
+    schema = api(env, "GET", f"/flow_runs/{paused['id']}/input/{keyset['schema']}")
+    assert {"approve", "reviewer", "reason"} <= set(schema["properties"])  # the form the UI shows
+    resumed = resume(env, paused["id"], answer)
+    assert resumed.status.value == "ACCEPT", resumed
     done = wait_for(lambda: finished(env, run_id), 600, "the run to finish after sign-off", 3)
     assert done["type"] == "COMPLETED", (done, (logs / "worker.log").read_text()[-3000:])
     return json.loads((project / "reports/evaluate/promotion.json").read_text())
@@ -173,7 +192,8 @@ def test_sign_off_in_the_prefect_ui_approves_or_rejects(stack):
             return None
 
     before = champion()
-    approved = sign_off_in_a_deployment(project, env, logs, ["optimize_policy.max_steps=6"],
+    # only evaluate's params change: the challenger of the retried run is evaluated again, now needing sign-off
+    approved = sign_off_in_a_deployment(project, env, logs, [],
                                         {"approve": True, "reviewer": "ana", "reason": "read the report"})
     version = approved["model"].rsplit("/", 1)[1]
     assert approved["approval_record"]["status"] == "approved" and approved["champion_moved"] is True
@@ -182,7 +202,7 @@ def test_sign_off_in_the_prefect_ui_approves_or_rejects(stack):
     assert (tags["approval.reviewer"], tags["approval.reason"], tags["approval.via"]) == ("ana", "read the report", "prefect")
     assert "Sign-off: approved" in (project / "reports/run.html").read_text()
 
-    rejected = sign_off_in_a_deployment(project, env, logs, ["optimize_policy.max_steps=5"],
+    rejected = sign_off_in_a_deployment(project, env, logs, ["optimize_policy.max_steps=5"],  # a new challenger
                                         {"approve": False, "reviewer": "bo", "reason": "too terse"})
     assert rejected["approval_record"]["status"] == "rejected" and rejected["champion_moved"] is False
     assert champion() == version  # where the approval left it

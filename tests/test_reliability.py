@@ -1,6 +1,6 @@
 """Reliability: a killed generate stage leaves nothing half-written and its rerun equals a clean run, secrets
-stay secret, two runs at once do not corrupt each other, long MLflow params survive a real MLflow server.
-(Killed stages resuming: tests/test_judge_stage.py, tests/test_training_resume.py,
+stay secret, long MLflow params survive a real MLflow server. (Two runs at once: tests/test_pipeline_e2e.py;
+killed stages resuming: tests/test_judge_stage.py, tests/test_training_resume.py,
 tests/test_optimize_policy.py; endpoint faults: tests/test_openai_judge.py; bad input: tests/test_config_and_inputs.py.)"""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -92,28 +91,6 @@ def test_api_key_never_reaches_mlflow_prefect_logs_or_reports(tmp_path: Path, ju
     assert key not in result.stdout and key not in result.stderr
     assert files_containing(project, key.encode()) == []
     assert files_containing(Path(env["PREFECT_HOME"]), key.encode()) == []
-
-
-def test_two_runs_at_once_do_not_corrupt_each_other(tmp_path: Path):
-    """Both finish; the second waits for the first and finds every stage up to date; DVC's record is clean."""
-    project = make_project_copy(tmp_path / "project")
-    env = cli_env(project)
-    command = [str(BIN / "rlaif"), "run", "--params", "params/smoke.yaml"]
-    first = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
-    second = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    outputs = [process.communicate(timeout=1500) for process in (first, second)]
-    assert [first.returncode, second.returncode] == [0, 0], [o[0][-2000:] + o[1][-2000:] for o in outputs]
-    assert "waiting for the pipeline run" in outputs[1][0]
-    status = subprocess.run([str(BIN / "dvc"), "status"], cwd=project, env=env, capture_output=True, text=True)
-    assert "up to date" in status.stdout, status.stdout
-    last = json.loads((project / "reports/last_run.json").read_text())
-    assert {row["status"] for row in last["stages"]} == {"skipped"}  # the second run: nothing left to do
-    import mlflow
-
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("rlaif").experiment_id])
-    assert sum(r.info.run_name == "pipeline" for r in runs) == 2
 
 
 def test_long_params_survive_a_real_mlflow_server(tmp_path: Path):

@@ -109,6 +109,7 @@ def test_the_start_resolves_to_one_version_or_the_declared_fallback(tracking: st
         resolve_start("models:/a/b/c", BUILD)
 
 
+@pytest.mark.slow
 def test_rlaif_check_names_the_key_of_a_start_that_does_not_exist(project: Path):
     result = rlaif(project, "check", "--set", "bootstrap.base_model=models:/rlaif-policy/7")
     assert result.returncode == 2, result.stdout + result.stderr
@@ -138,6 +139,7 @@ def _evaluated(name: str, tmp_path: Path, evidence: dict, folder: str, metrics: 
     return version
 
 
+@pytest.mark.slow
 def test_sign_off_moves_champion_only_on_approval_and_is_refused_twice(tracking: str, tmp_path: Path):
     import mlflow
 
@@ -182,6 +184,7 @@ def test_sign_off_moves_champion_only_on_approval_and_is_refused_twice(tracking:
     assert unknown.returncode == 2 and "does not exist" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_history_lists_every_version_with_its_evaluation(tracking: str, tmp_path: Path):
     import mlflow
 

@@ -27,6 +27,8 @@ from rlaif.generation import derived_seed, generate_candidates, split_contiguous
 from rlaif.io import read_constitution, read_prompts, read_templates  # noqa: E402
 from rlaif.scaleout import check_reachable  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
+
 ROWS = read_prompts(ROOT / "data/prompts/train.jsonl")
 PROMPTS = [r.prompt for r in ROWS[:30]]
 SMALL = dict(num_candidates=2, max_new_tokens=10, batch_size=8, temperature=1.0, engine="transformers")

@@ -15,6 +15,8 @@ import pytest
 from conftest import make_project_copy, rlaif, save_tiny_llama
 from rlaif.calibration import brier_score, expected_calibration_error, plot_reliability, reliability_bins
 
+pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
+
 SIZES = dict(hidden=16, layers=1, heads=2, intermediate=32, max_positions=256)
 TINY = ["--set", "train_reward.max_steps=4", "--set", "train_reward.batch_size=8", "--set", "train_reward.max_length=128"]
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import kill_when, rlaif
+
+pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
 
 BOOTSTRAP = ["exec", "bootstrap", "--seed-dialogues", "data/seed/dialogues.jsonl", "--prompts",
              "data/prompts/train.jsonl", "--out", "artifacts/bootstrap"]

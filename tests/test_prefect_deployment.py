@@ -144,7 +144,7 @@ def start_deployment_run(project: Path, env: dict, *params: str) -> str:
 
 
 def paused_run(env: dict) -> dict | None:
-    runs = api(env, "POST", "/flow_runs/filter", json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}}).json()
+    runs = api(env, "POST", "/flow_runs/filter", json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}})
     return runs[0] if runs else None
 
 

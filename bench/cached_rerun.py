@@ -59,7 +59,9 @@ def main() -> None:
         project = args.project
         if project is None:
             project = project_copy(Path(tmp) / "project")
-            subprocess.run(run, cwd=project, env=run_env(project), check=True, stdout=subprocess.DEVNULL)
+            first = subprocess.run(run, cwd=project, env=run_env(project), capture_output=True, text=True)
+            if first.returncode != 0:
+                sys.exit(f"the first run failed ({first.returncode}):\n{first.stdout[-3000:]}{first.stderr[-3000:]}")
         result = measure(project, run, args.repeats)
     print(f"cached rerun: {result['rerun_median_s']:.1f} s median ({result['rerun_cpu_s']:.1f} CPU-s); "
           f"dvc status: {result['dvc_status_median_s']:.2f} s ({result['dvc_status_cpu_s']:.1f} CPU-s); "

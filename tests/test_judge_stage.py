@@ -111,7 +111,10 @@ def test_jury_of_two_backends_reports_agreement(project: Path, tiny_lm: Path):
         members = json.loads(raw)["members"]
         assert len(members) == 2 and p_first == pytest.approx(sum(members.values()) / 2)
     agreement = json.loads((project / "artifacts/judge/jury_agreement.json").read_text())
-    assert agreement["judgments"] == 2 * n_pairs and 0.0 <= agreement["mean_agreement"] <= 1.0
+    assert agreement["judgments"] == 2 * n_pairs
+    votes = [list(json.loads(raw)["members"].values()) for raw in audit["raw"]]  # each judgment's two members
+    both = [(a > 0.5, b > 0.5) for a, b in votes if a is not None and b is not None]
+    assert both and agreement["mean_agreement"] == pytest.approx(sum(a == b for a, b in both) / len(both))
     assert "jury_mean_agreement" in json.loads((project / "metrics/judge.json").read_text())
 
 
@@ -127,7 +130,11 @@ def test_critique_revise_pairs_join_the_labels(project: Path, tiny_lm: Path):
     assert len(revisions) == 4
     for row in revisions:
         assert row["principles"][0] in {"revise_harmful", "revise_needless_refusal"}
-        assert row["rounds"][0]["critique"] is not None
+        expected = row["original"]  # each round revises the answer the round before left; an empty revision keeps it
+        for step in row["rounds"]:
+            assert isinstance(step["critique"], str)
+            expected = step["revision"] or expected
+        assert row["revision"] == expected
     result = rlaif(project, "exec", "judge", *JUDGE_ARGS, "--revisions", "artifacts/critique_revise/revisions.jsonl")
     assert result.returncode == 0, result.stderr[-3000:]
     revised = [l for l in read_labels(project) if l.get("source") == "critique_revise"]

@@ -28,6 +28,12 @@ def test_policy_loads_by_path_and_generates_in_caller_order(tiny_policy: Path):
     assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
     again = generate_texts(model, tokenizer, prompts, max_new_tokens=5, temperature=None, seed=0, batch_size=3)
     assert answers == again  # greedy answers do not depend on how prompts were batched
+    # sampled, so that each prompt gets an answer of its own; batches are planned by length, not by the caller's order
+    sampled = generate_texts(model, tokenizer, prompts, max_new_tokens=8, temperature=1.0, seed=0, batch_size=2)
+    assert len(set(sampled)) == 3  # distinct answers: the order check below can fail
+    reversed_order = generate_texts(model, tokenizer, prompts[::-1], max_new_tokens=8, temperature=1.0, seed=0,
+                                    batch_size=2)
+    assert reversed_order == sampled[::-1]  # each answer comes back at its prompt's place
 
 
 def test_existing_policy_is_referenced_not_copied(tiny_policy: Path, tmp_path: Path):

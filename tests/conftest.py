@@ -98,6 +98,19 @@ def rlaif(project: Path, *args: str, timeout: int = 900, tracking_uri: str | Non
 
 save_tiny_llama = models.save_tiny_llama  # test modules import it from here
 
+
+def register_test_model(name: str, model_dir: Path, tags: dict | None = None) -> str:
+    """A registered version (alias `challenger`) of a stand-in model folder, in the active tracking store;
+    returns its version number. For tests of promotion and rounds, which read tags and aliases, not weights."""
+    import mlflow
+
+    from rlaif.tracking import register_model
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "config.json").write_text("{}")
+    with mlflow.start_run():
+        return register_model(model_dir, name, "policy", "test", alias="challenger", tags=tags)
+
 Found = TypeVar("Found")
 
 
@@ -178,6 +191,19 @@ def isolate_mlflow_environment():
     for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
         del os.environ[key]
     os.environ.update(saved)
+
+
+@pytest.fixture
+def tracking(tmp_path: Path, monkeypatch) -> str:
+    """A fresh MLflow store (SQLite in tmp_path) as the tracking URI, with its own active experiment."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("test")  # not the experiment id an earlier test left active in another store
+    return uri
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, rlaif
+from conftest import ROOT, register_test_model, rlaif
 from rlaif.config import PromotionGates, load_config
 from rlaif.errors import ConfigError, InputError
 from rlaif.independence import check_independence
@@ -104,37 +104,18 @@ def test_every_gate_must_pass():
     assert not decide(PromotionGates(), {**EVIDENCE, "win_rate": float("nan")})["promote"]
 
 
-@pytest.fixture
-def tracking(tmp_path: Path, monkeypatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    return uri
-
-
-def _register(name: str, model_dir: Path) -> str:
-    import mlflow
-
-    from rlaif.tracking import register_model
-
-    model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / "config.json").write_text("{}")
-    with mlflow.start_run():
-        return register_model(model_dir, name, "policy", "test", alias="challenger")
-
-
 @pytest.mark.slow
 def test_passing_challenger_becomes_champion_and_failing_one_does_not(tracking: str, tmp_path: Path):
     import mlflow
 
     mlflow.set_tracking_uri(tracking)
     client = mlflow.MlflowClient(tracking_uri=tracking)
-    first = _register("policy-under-test", tmp_path / "m1")
+    first = register_test_model("policy-under-test", tmp_path / "m1")
     result = apply(decide(PromotionGates(), EVIDENCE), {"name": "policy-under-test", "version": first}, "run-1", True)
     assert result["champion_moved"] and result["previous_champion"] is None
     assert str(client.get_model_version_by_alias("policy-under-test", "champion").version) == first
 
-    second = _register("policy-under-test", tmp_path / "m2")
+    second = register_test_model("policy-under-test", tmp_path / "m2")
     assert str(client.get_model_version_by_alias("policy-under-test", "challenger").version) == second
     failed = apply(decide(PromotionGates(), {**EVIDENCE, "win_rate": 0.3}), {"name": "policy-under-test",
                                                                             "version": second}, "run-2", True)

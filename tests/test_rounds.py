@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, rlaif
+from conftest import ROOT, register_test_model, rlaif
 from rlaif.config import PromotionGates
 from rlaif.errors import ConfigError, InputError
 from rlaif.io import read_prompts, write_jsonl
@@ -19,18 +19,6 @@ from rlaif.rounds import BUILD, read_all_prompts, resolve_start, round_prompts
 PASSING = {"win_rate": 0.6, "harmless_rate": 0.8, "over_refusal_rate": 0.1, "worst_slice_delta": -0.05,
            "label_gate_passed": True, "reward_hacking": False}
 FAILING = {**PASSING, "harmless_rate": 0.2}
-
-
-@pytest.fixture
-def tracking(tmp_path: Path, monkeypatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("rounds-test")  # not the experiment id an earlier test left active in another store
-    return uri
 
 
 # --------------------------------------------------------------------------- prompt drops
@@ -77,17 +65,6 @@ def test_bad_drops_name_the_file_line_and_problem(tmp_path: Path):
 
 # --------------------------------------------------------------------------- where a round starts
 
-def _register(name: str, model_dir: Path, tags: dict | None = None) -> str:
-    import mlflow
-
-    from rlaif.tracking import register_model
-
-    model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / "config.json").write_text("{}")
-    with mlflow.start_run():
-        return register_model(model_dir, name, "policy", "test", alias="challenger", tags=tags)
-
-
 def test_the_start_resolves_to_one_version_or_the_declared_fallback(tracking: str, tmp_path: Path):
     import mlflow
 
@@ -98,7 +75,7 @@ def test_the_start_resolves_to_one_version_or_the_declared_fallback(tracking: st
     with pytest.raises(ConfigError, match=r"bootstrap.base_model 'models:/policy-under-test@champion': alias "
                                           r"'champion' holds no version.*bootstrap.fallback is null"):
         resolve_start(champion, None)
-    first = _register("policy-under-test", tmp_path / "m1")
+    first = register_test_model("policy-under-test", tmp_path / "m1")
     with pytest.raises(ConfigError, match="bootstrap.base_model 'models:/policy-under-test/9': no such model version"):
         resolve_start("models:/policy-under-test/9", BUILD)  # a pinned version never falls back
     apply(decide(PromotionGates(), PASSING), {"name": "policy-under-test", "version": first}, "run-1", True)
@@ -131,7 +108,7 @@ def _evaluated(name: str, tmp_path: Path, evidence: dict, folder: str, metrics: 
     """A registered version with the decision evaluate would record under `approval: required`."""
     import mlflow
 
-    version = _register(name, tmp_path / folder, tags={"rlaif.round": "1", "rlaif.parent": "bootstrap (built)",
+    version = register_test_model(name, tmp_path / folder, tags={"rlaif.round": "1", "rlaif.parent": "bootstrap (built)",
                                                         "rlaif.parent_version": "none"})
     with mlflow.start_run(run_name="evaluate") as run:
         mlflow.log_metrics(metrics or {})

@@ -371,7 +371,7 @@ def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: s
                 if stage == "evaluate" and row["status"] == "ran":
                     summary.sign_off = await_sign_off(cfg, wait_for_approval)
             summary.rows.append(row)
-        pushed = None if failed_at or not stale else sync_outputs("push")
+        pushed = None if failed_at else sync_outputs("push")  # also when nothing ran: an earlier push may have failed
         if pushed:  # the outputs would be lost with this machine
             summary.exit_code, summary.message = 1, pushed
         _log_summary(mlflow, summary)

@@ -21,7 +21,8 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
 
 
 class RewardModel(mlflow.pyfunc.PythonModel):
-    """predict(list of "prompt\\tanswer" texts or a frame with prompt, response) -> scalar rewards."""
+    """predict(a frame with prompt and response columns, or a list of {prompt, response}) -> scalar rewards,
+    scored on the text the model was trained on (rlaif.reward_model)."""
 
     def load_context(self, context):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -30,9 +31,11 @@ class RewardModel(mlflow.pyfunc.PythonModel):
         self.model = AutoModelForSequenceClassification.from_pretrained(context.artifacts["model_dir"], num_labels=1).eval()
 
     def predict(self, context, model_input, params=None):
-        import torch
+        from rlaif.reward_model import score
 
-        texts = list(model_input.iloc[:, 0]) if hasattr(model_input, "iloc") else list(model_input)
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
-        with torch.no_grad():
-            return self.model(**batch).logits[:, 0].tolist()
+        rows = model_input.to_dict("records") if hasattr(model_input, "to_dict") else list(model_input)
+        missing = [i for i, row in enumerate(rows) if not {"prompt", "response"} <= set(row)]
+        if missing:
+            raise ValueError(f"rlaif-reward predict: row {missing[0]} has no 'prompt' and 'response' "
+                             "(pass a frame with those two columns)")
+        return score(self.model, self.tokenizer, [r["prompt"] for r in rows], [r["response"] for r in rows])

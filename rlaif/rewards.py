@@ -5,8 +5,8 @@ and returns one float (or None: unscorable) per completion. The datasets built i
 tasks/optimize_policy.py carry the question as the user wrote it in `raw_prompt` (the `prompt` column
 is the policy's formatted text), and for pairwise judging a `reference` answer.
 
-- RewardModelReward: the trained reward model's scalar on `dialogue(prompt, completion)`, the same
-  input format it was trained on (tasks/train_reward.py).
+- RewardModelReward: the trained reward model's scalar on the text it was trained on
+  (`rlaif.reward_model.scored_text`: the dialogue ending with the EOS token).
 - JudgeReward: the configured AI judge scores each fresh sample ("direct RLAIF", Lee et al. 2023):
   pointwise, its 1-10 score mapped linearly to [-1, 1]; pairwise, 2 P(sample better than a reference
   answer) - 1, in both orders when the judge config asks for both. An empty answer gets -1, the
@@ -62,7 +62,7 @@ class RewardModelReward(OnlineReward):
 
     __name__ = "reward_model"
 
-    def __init__(self, path: Path | str, refusals=None, batch_size: int = 64, max_length: int = 256):
+    def __init__(self, path: Path | str, refusals=None, batch_size: int = 64, max_length: int | None = None):
         super().__init__(refusals)
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -81,21 +81,14 @@ class RewardModelReward(OnlineReward):
             raise InputError(f"reward model {str(path)!r}: expected one output (a scalar reward), "
                              f"it has {self.model.config.num_labels}")
         self.batch_size = batch_size
-        self.max_length = max_length
+        from rlaif.reward_model import SCORE_MAX_LENGTH
+
+        self.max_length = max_length or SCORE_MAX_LENGTH
 
     def rewards(self, prompts: list[str], completions: list[str], **columns) -> list[float]:
-        import torch
+        from rlaif.reward_model import score
 
-        from tasks.train_reward import dialogue
-
-        texts = [dialogue(p, c) for p, c in zip(prompts, completions)]
-        values: list[float] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(texts[start : start + self.batch_size], padding=True, truncation=True,
-                                   max_length=self.max_length, return_tensors="pt").to(self.model.device)
-            with torch.no_grad():
-                values += self.model(**batch).logits[:, 0].float().tolist()
-        return values
+        return score(self.model, self.tokenizer, prompts, completions, self.batch_size, self.max_length)
 
 
 class JudgeReward(OnlineReward):

@@ -36,9 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rlaif.config import PipelineConfig
 from rlaif.errors import InputError
 from rlaif.io import GoldPair, iter_jsonl, read_rows, write_json
-
-EVAL_MAX_LENGTH = 256  # what the registered pyfunc truncates to as well
-
+from rlaif.reward_model import dialogue, pair_probabilities
 
 class PreferenceRow(BaseModel):
     """The fields of artifacts/validate/preferences.jsonl that training reads (others are kept, unused)."""
@@ -49,12 +47,6 @@ class PreferenceRow(BaseModel):
     chosen: str = Field(min_length=1)
     rejected: str = Field(min_length=1)
     confidence: float | None = Field(None, ge=0, le=1, description="The judge's probability for the chosen answer.")
-
-
-def dialogue(prompt: str, response: str) -> str:
-    from rlaif.models import ASSISTANT_PREFIX, USER_PREFIX
-
-    return f"{USER_PREFIX}{prompt}{ASSISTANT_PREFIX} {response}"
 
 
 def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Path, metrics_path: Path) -> Path:
@@ -256,32 +248,6 @@ def _soft_label_classes():
             return (loss, outputs) if return_outputs else loss
 
     return SoftLabelRewardTrainer, ConfidenceCollator
-
-
-def scored_text(tokenizer, prompt: str, response: str) -> str:
-    """The text a reward model scores: the dialogue ending with the end-of-sequence token, as RewardTrainer
-    trained it (it appends the token to every text; a decoder-only backbone reads the reward there)."""
-    text = dialogue(prompt, response)
-    eos = tokenizer.eos_token or ""
-    return text if text.endswith(eos) else text + eos
-
-
-def pair_probabilities(model, tokenizer, triples: list[tuple[str, str, str]]) -> list[float]:
-    """P(chosen better) = sigmoid(r_chosen - r_rejected) for each (prompt, chosen, rejected)."""
-    import torch
-
-    limit = min(EVAL_MAX_LENGTH, getattr(model.config, "max_position_embeddings", None) or EVAL_MAX_LENGTH)
-    probs: list[float] = []
-    for start in range(0, len(triples), 64):
-        chunk = triples[start : start + 64]
-        texts = ([scored_text(tokenizer, p, c) for p, c, _ in chunk]
-                 + [scored_text(tokenizer, p, r) for p, _, r in chunk])
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt").to(model.device)
-        with torch.no_grad():
-            scores = model(**batch).logits[:, 0].double()
-        gaps = (scores[: len(chunk)] - scores[len(chunk) :]).tolist()
-        probs.extend(1.0 / (1.0 + math.exp(-g)) if g >= 0 else math.exp(g) / (1.0 + math.exp(g)) for g in gaps)
-    return probs
 
 
 def _accuracy(probs: list[float]) -> float:

@@ -199,7 +199,8 @@ def lora_runs(workspace: Path):
 
 def heldout_brier(workspace: Path, model) -> float:
     from rlaif.calibration import brier_score
-    from tasks.train_reward import _split_by_prompt, pair_probabilities, read_preferences
+    from rlaif.reward_model import pair_probabilities
+    from tasks.train_reward import _split_by_prompt, read_preferences
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(workspace / "tiny")
@@ -236,7 +237,7 @@ def load_registered(merged_dir: Path):
 
     model = RewardModel()
     model.load_context(Context())
-    return model.predict(None, ["User: How do I bake bread?\nAssistant: Sure."])
+    return model.predict(None, [{"prompt": "How do I bake bread?", "response": "Sure."}])
 
 
 def test_registered_pyfunc_loads_merged_lora(lora_runs):
@@ -245,3 +246,50 @@ def test_registered_pyfunc_loads_merged_lora(lora_runs):
 
 def test_registered_pyfunc_loads_adapter_only_lora(lora_runs):
     assert len(load_registered(lora_runs[False][0])) == 1
+
+
+def test_training_evaluation_online_reward_and_registry_score_one_pair_alike(workspace: Path, mode_runs, tmp_path):
+    """The reward is read where it was trained: RewardTrainer's token ids for a pair are the ids every scorer
+    feeds the model, and training evaluation, the GRPO/RLOO reward and the registered pyfunc give one number."""
+    import pandas as pd
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    from rlaif.registry import RewardModel
+    from rlaif.reward_model import dialogue, pair_probabilities, scored_text
+    from rlaif.rewards import RewardModelReward
+
+    model_dir = mode_runs["none"][0]
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    prompt, chosen, rejected = "How do I bake bread?", "Mix flour, water and yeast, then bake.", "I cannot help."
+    trainer = RewardTrainer(model=model, args=RewardConfig(output_dir=str(tmp_path), max_length=128, report_to=[], use_cpu=True,
+                                                                  bf16=False),
+                            train_dataset=Dataset.from_list([{"chosen": dialogue(prompt, chosen),
+                                                              "rejected": dialogue(prompt, rejected)}]),
+                            processing_class=tokenizer)
+    trained_ids = trainer.train_dataset[0]["chosen_ids"]
+    assert trained_ids[-1] == tokenizer.eos_token_id
+    assert tokenizer(scored_text(tokenizer, prompt, chosen))["input_ids"] == trained_ids
+
+    online = RewardModelReward(model_dir).rewards([prompt, prompt], [chosen, rejected])
+    [p_chosen] = pair_probabilities(model, tokenizer, [(prompt, chosen, rejected)])
+    assert 1 / (1 + math.exp(-(online[0] - online[1]))) == pytest.approx(p_chosen, abs=1e-6)
+
+    class Context:
+        artifacts = {"model_dir": str(model_dir)}
+
+    registered = RewardModel()
+    registered.load_context(Context())
+    served = registered.predict(None, pd.DataFrame({"prompt": [prompt, prompt], "response": [chosen, rejected]}))
+    assert served == pytest.approx(online, abs=1e-6)
+    with torch_no_grad():
+        direct = model(**tokenizer([scored_text(tokenizer, prompt, chosen)], return_tensors="pt")).logits[0, 0]
+    assert float(direct) == pytest.approx(online[0], abs=1e-5)
+
+
+def torch_no_grad():
+    import torch
+
+    return torch.no_grad()

@@ -29,10 +29,12 @@ def progress() -> Progress:
     )
 
 
-def derived_seed(seed: int, index: int) -> int:
-    """A seed for unit `index` (a batch, or a vLLM request) of a run seeded with `seed`: a hash, so
-    (seed, index) pairs never collide the way seed + index would (seed 0 batch 1 vs seed 1 batch 0)."""
-    digest = hashlib.sha256(f"rlaif:{seed}:{index}".encode()).digest()
+def derived_seed(seed: int, *path: int | str) -> int:
+    """The one way the pipeline derives a seed: for the unit at `path` (a purpose and its indices, e.g.
+    ("candidate", k), ("evaluate", k), ("probe", step), or a batch index) of a run seeded with `seed`. A hash, so
+    no two units share a seed the way seed + k would (seed 0 candidate 1 and seed 1 candidate 0; a candidate
+    stream and an evaluation stream 1000 apart)."""
+    digest = hashlib.sha256(":".join(["rlaif", str(seed), *map(str, path)]).encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1  # below 2**63: valid for torch and numpy alike
 
 
@@ -192,8 +194,14 @@ class Candidates:
 
 
 def vllm_requests(prompts: list[str], num_candidates: int, seed: int) -> list[tuple[str, int]]:
-    """Every (candidate k, prompt i) request with its own seed, derived from (seed + k, i); candidate-major."""
-    return [(prompt, derived_seed(seed + k, i)) for k in range(num_candidates) for i, prompt in enumerate(prompts)]
+    """Every (candidate k, prompt i) request with its own seed, derived from candidate k's stream; candidate-major."""
+    return [(prompt, derived_seed(candidate_seed(seed, k), i))
+            for k in range(num_candidates) for i, prompt in enumerate(prompts)]
+
+
+def candidate_seed(seed: int, k: int) -> int:
+    """The seed of candidate k's sampling stream (its batches and requests derive theirs from it)."""
+    return derived_seed(seed, "candidate", k)
 
 
 def split_contiguous(n: int, parts: int) -> list[range]:
@@ -205,7 +213,8 @@ def split_contiguous(n: int, parts: int) -> list[range]:
 
 def generate_candidates(policy: Path | str, prompts: list[str], g, seed: int) -> Candidates:
     """`g.num_candidates` samples per prompt with the settings of `g` (a GenerateConfig): candidate k is
-    seeded from seed + k, each of its batches (or vLLM requests) from its own derived seed. The Ray
+    seeded from its own stream (candidate_seed), each of its batches (or vLLM requests) from a seed derived
+    from that. The Ray
     executor gives byte-identical candidates to the in-process one (transformers engine)."""
     import torch
 
@@ -223,7 +232,8 @@ def generate_candidates(policy: Path | str, prompts: list[str], g, seed: int) ->
             from rlaif.models import load_policy
 
             model, tokenizer = load_policy(policy)
-            samples = [generate_texts(model, tokenizer, prompts, g.max_new_tokens, g.temperature, seed + k, g.top_p,
+            samples = [generate_texts(model, tokenizer, prompts, g.max_new_tokens, g.temperature, candidate_seed(seed, k),
+                                      g.top_p,
                                       g.batch_size, label=f"generate candidate {k + 1}/{kinds}")
                        for k in range(kinds)]
         return Candidates(samples, engine, "local", 1, threads)
@@ -266,7 +276,7 @@ def _generate_on_ray(policy: Path | str, prompts: list[str], g, seed: int, engin
                 bar.advance(task, len(answers))
 
             used = pool.run(PolicyShard, args, "sample_batch",
-                            [([texts[i] for i in batches[b]], derived_seed(seed + k, b)) for k, b in units], place)
+                            [([texts[i] for i in batches[b]], derived_seed(candidate_seed(seed, k), b)) for k, b in units], place)
     return Candidates(samples, engine, "ray", used, torch.get_num_threads())
 
 

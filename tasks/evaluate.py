@@ -167,13 +167,13 @@ def _sample_both(cfg, policies: dict[str, Path], rows, suite_rows: dict, classif
 
 
 def _sample_policy(cfg, name, model, tokenizer, rows, classifier, coherence) -> list[dict]:
-    from rlaif.generation import generate_texts
+    from rlaif.generation import derived_seed, generate_texts
 
     e = cfg.evaluate
     samples = []
     for k in range(e.samples_per_prompt):
         answers = generate_texts(model, tokenizer, [r.prompt for r in rows], e.max_new_tokens, e.temperature,
-                                 cfg.seed + 1000 + k, batch_size=e.batch_size,
+                                 derived_seed(cfg.seed, "evaluate", k), batch_size=e.batch_size,
                                  label=f"evaluate {name} sample {k + 1}/{e.samples_per_prompt}")
         for r, answer in zip(rows, answers):
             refused, coherent = classifier.is_refusal(answer, r.prompt), coherence.is_coherent(answer)
@@ -187,13 +187,13 @@ def _sample_policy(cfg, name, model, tokenizer, rows, classifier, coherence) -> 
 
 
 def _sample_suite(cfg, name, model, tokenizer, suite: str, prompts, classifier) -> list[dict]:
-    from rlaif.generation import generate_texts
+    from rlaif.generation import derived_seed, generate_texts
 
     e = cfg.evaluate
     samples = []
     for k in range(e.suite_samples_per_prompt):
         answers = generate_texts(model, tokenizer, [p.prompt for p in prompts], e.max_new_tokens, e.temperature,
-                                 cfg.seed + 2000 + k, batch_size=e.batch_size,
+                                 derived_seed(cfg.seed, "suite", k), batch_size=e.batch_size,
                                  label=f"suite {suite} {name} sample {k + 1}/{e.suite_samples_per_prompt}")
         samples += [{"policy": name, "suite": suite, "prompt_id": p.id, "sample": k, "prompt": p.prompt,
                      "type": p.type, "label": p.label, "answer": answer, "refused": classifier.is_refusal(answer, p.prompt)}

@@ -1,8 +1,8 @@
 """generate: N sampled candidate answers per training prompt, from the current policy.
 
-Candidate k of every prompt is drawn in batched passes seeded from seed + k (each length-sorted
-batch from its own seed derived from seed + k and its index), so a rerun with the same seed gives the
-same candidates, in-process or sharded across a Ray cluster (`generate.executor: ray`). The engine is
+Candidate k of every prompt is drawn in batched passes from its own seeded stream (each length-sorted
+batch from a seed derived from that stream and its index: rlaif.generation.derived_seed), so a rerun with
+the same seed gives the same candidates, in-process or sharded across a Ray cluster (`generate.executor: ray`). The engine is
 transformers, or vLLM where it is installed and a GPU is present (`generate.engine`).
 
 The round's prompts are the newest prompt drop plus a seeded replay of earlier prompts (rlaif/rounds.py), or all of

@@ -332,6 +332,7 @@ class SampleProbe(TrainerCallback):
 
         import torch
 
+        from rlaif.generation import derived_seed
         from rlaif.models import format_prompt
 
         tok = self.tokenizer
@@ -342,7 +343,7 @@ class SampleProbe(TrainerCallback):
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         try:
             with torch.random.fork_rng(devices=devices), torch.no_grad():
-                torch.manual_seed(self.seed + 7919 * step)
+                torch.manual_seed(derived_seed(self.seed, "probe", step))
                 out = model.generate(**batch, do_sample=True, temperature=1.0, max_new_tokens=self.max_new_tokens,
                                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
                 completion = out[:, batch["input_ids"].shape[1]:]

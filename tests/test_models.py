@@ -36,6 +36,22 @@ def test_policy_loads_by_path_and_generates_in_caller_order(tiny_policy: Path):
     assert reversed_order == sampled[::-1]  # each answer comes back at its prompt's place
 
 
+def test_neighbouring_seeds_sample_different_candidates(tiny_policy: Path):
+    """Seed 0's second candidate is not seed 1's first (with seed + k streams they were the same samples)."""
+    from rlaif.config import GenerateConfig
+    from rlaif.generation import derived_seed, generate_candidates
+
+    settings = GenerateConfig(num_candidates=2, max_new_tokens=8, temperature=1.0, batch_size=4)
+    prompts = ["how do I bake bread", "hi", "mix flour water and salt then bake it please", "bread"]
+    seed0 = generate_candidates(tiny_policy, prompts, settings, seed=0).samples
+    seed1 = generate_candidates(tiny_policy, prompts, settings, seed=1).samples
+    assert seed0[1] != seed1[0] and seed0[0] != seed1[0]
+    assert generate_candidates(tiny_policy, prompts, settings, seed=0).samples == seed0  # still reproducible
+    streams = [derived_seed(s, purpose, k) for s in (0, 1) for purpose in ("candidate", "evaluate", "suite", "probe")
+               for k in range(1001)]
+    assert len(set(streams)) == len(streams)  # no two purposes, seeds or indices share a stream
+
+
 def test_existing_policy_is_referenced_not_copied(tiny_policy: Path, tmp_path: Path):
     policy_dir = _reference_existing(str(tiny_policy), tmp_path / "policy")
     assert [p.name for p in policy_dir.iterdir()] == ["reference.json"]

@@ -23,7 +23,7 @@ import ray  # noqa: E402  (after usage stats are turned off)
 from rlaif.checkpoint import JsonlCheckpoint  # noqa: E402
 from rlaif.config import GenerateConfig, JudgeConfig, PipelineConfig  # noqa: E402
 from rlaif.errors import InputError, JudgeError  # noqa: E402
-from rlaif.generation import derived_seed, generate_candidates, split_contiguous  # noqa: E402
+from rlaif.generation import candidate_seed, derived_seed, generate_candidates, split_contiguous  # noqa: E402
 from rlaif.io import read_constitution, read_prompts, read_templates  # noqa: E402
 from rlaif.scaleout import check_reachable  # noqa: E402
 
@@ -193,9 +193,10 @@ def test_vllm_requests_carry_their_own_seeds_and_shards_reassemble_them(fake_vll
     local = generate_candidates(tiny_policy, PROMPTS, settings, seed=5)
     assert local.engine == "vllm" and len(fake_vllm.calls) == 1
     prompts, params = fake_vllm.calls[0]
-    assert [p.kwargs["seed"] for p in params] == [derived_seed(5 + k, i) for k in range(2) for i in range(len(PROMPTS))]
+    assert [p.kwargs["seed"] for p in params] == [derived_seed(candidate_seed(5, k), i) for k in range(2)
+                                                    for i in range(len(PROMPTS))]
     assert {(p.kwargs["max_tokens"], p.kwargs["temperature"], p.kwargs["top_p"]) for p in params} == {(10, 1.0, 1.0)}
-    assert local.samples[1][4] == f"seed{derived_seed(6, 4)} len{len(prompts[4]['prompt_token_ids'])}"
+    assert local.samples[1][4] == f"seed{derived_seed(candidate_seed(5, 1), 4)} len{len(prompts[4]['prompt_token_ids'])}"
 
     monkeypatch.setattr(scaleout, "ray_shards", lambda *args: InProcessPool(3))
     sharded = generate_candidates(tiny_policy, PROMPTS, settings.model_copy(update={"executor": "ray"}), seed=5)

@@ -96,7 +96,7 @@ def judge_eval(cfg, pairs: list[HumanPair], constitution: Path, templates: Path,
                principle: str | None = None) -> dict:
     from rlaif.io import read_constitution, read_templates
     from rlaif.judges import build_judge
-    from tasks.judge import judge_pairs
+    from rlaif.labelling import judge_pairs, position_consistency
 
     charter = read_constitution(constitution)
     known = [p.id for p in charter.of_kind("comparison")]
@@ -106,7 +106,7 @@ def judge_eval(cfg, pairs: list[HumanPair], constitution: Path, templates: Path,
     rows = [{"pair_id": p.id, "prompt_id": p.id, "prompt": p.prompt, "response_a": p.response_a,
              "response_b": p.response_b} for p in pairs]
     started = time.perf_counter()
-    labels, _ = judge_pairs(cfg, judge, rows, [[principle] if principle else None] * len(rows), both_orders=True)
+    labels, _ = judge_pairs(cfg.judge, judge, rows, [[principle] if principle else None] * len(rows), both_orders=True)
     seconds = time.perf_counter() - started
     judged = [(p, l) for p, l in zip(pairs, labels) if l["status"] == "ok"]
     human = [p.human for p, _ in judged]
@@ -117,7 +117,7 @@ def judge_eval(cfg, pairs: list[HumanPair], constitution: Path, templates: Path,
         "failures": len(pairs) - len(judged),
         "agreement": sum(h == m for h, m in zip(human, machine)) / max(1, len(judged)),
         "cohens_kappa": cohens_kappa(human, machine) if judged else float("nan"),
-        "position_consistency": sum(bool(l["consistent"]) for _, l in judged) / max(1, len(judged)),
+        "position_consistency": position_consistency([l for _, l in judged]),
         "pairs_per_second": len(pairs) / max(seconds, 1e-9),
         "judge": judge.judge_id,
         "mode": cfg.judge.mode,

@@ -51,7 +51,7 @@ NOT_NULL_COLUMNS = ["pair_id", "prompt_id", "prompt", "response_a", "response_b"
 STATUSES = ["ok", "failed"]
 
 # derived columns the suite checks (added to the labels dataframe before validation)
-CONSISTENT_COL = "consistent_int"  # ok rows: 1 if both orders picked the same answer, else 0
+CONSISTENT_COL = "consistent_int"  # ok rows judged in both orders: 1 if both picked the same answer, else 0
 FIRST_WIN_COL = "first_win_share"  # ok rows: weighted share of this row's orders won by the first-shown answer
 FAILED_COL = "is_failed"  # 1 if status == "failed"
 
@@ -80,7 +80,8 @@ def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, repor
 
     frame = _with_derived_columns(labels)
     statistics = _statistics(frame)
-    outcomes, gx_statistics, data_docs, validation_page = _run_suite(cfg, frame, report_dir)
+    skipped = _not_applicable(cfg, statistics)
+    outcomes, gx_statistics, data_docs, validation_page = _run_suite(cfg, frame, report_dir, skipped)
     statistics["expectations"] = gx_statistics
 
     failed = [o for o in outcomes if not o["success"]]
@@ -103,6 +104,7 @@ def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, repor
     summary = {
         "passed": passed,
         "failed_expectations": [o["name"] for o in failed],
+        "not_applicable": [o["name"] for o in outcomes if o.get("applicable") is False],
         "statistics": statistics,
         "expectations": outcomes,
         "data_docs": str(data_docs),
@@ -159,7 +161,9 @@ def _with_derived_columns(labels: pd.DataFrame) -> pd.DataFrame:
     frame = labels.copy()
     status = _column(frame, "status")
     ok = (status == "ok").fillna(False).astype(bool)
-    consistent = _column(frame, "consistent").map(_is_true).astype(bool)
+    recorded = _column(frame, "consistent")
+    measured = recorded.map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)  # null: not judged in both orders
+    consistent = recorded.map(_is_true).astype(bool)
 
     p_a_first = _numeric(_column(frame, "p_a_when_first"))
     p_b_first = _numeric(_column(frame, "p_b_when_first"))
@@ -170,11 +174,12 @@ def _with_derived_columns(labels: pd.DataFrame) -> pd.DataFrame:
     judged = ok & (orders > 0)
     mean_orders = float(orders[judged].mean()) if judged.any() else math.nan
 
-    frame[CONSISTENT_COL] = consistent.astype(float).where(ok)
+    frame[CONSISTENT_COL] = consistent.astype(float).where(ok & measured)
     frame[FIRST_WIN_COL] = (wins / mean_orders).where(judged)
     frame[FAILED_COL] = (status == "failed").fillna(False).astype(int)
     frame["_ok"] = ok
-    frame["_consistent"] = consistent
+    frame["_measured"] = measured
+    frame["_inconsistent"] = measured & ~consistent
     frame["_prob_a"] = _numeric(_column(frame, "prob_a"))
     frame["_first_wins"] = wins.where(judged)
     frame["_orders"] = orders.where(judged)
@@ -189,6 +194,7 @@ def _round(value: float | None) -> float | None:
 
 def _statistics(frame: pd.DataFrame) -> dict[str, Any]:
     ok = frame["_ok"]
+    measured = ok & frame["_measured"]
     n_ok = int(ok.sum())
     n_failed = int(frame[FAILED_COL].sum())
     orders = float(frame["_orders"].sum())
@@ -197,13 +203,30 @@ def _statistics(frame: pd.DataFrame) -> dict[str, Any]:
         "n_ok": n_ok,
         "n_failed": n_failed,
         "failed_fraction": _round(n_failed / len(frame)),
-        "consistency_rate": _round(frame.loc[ok, "_consistent"].mean()) if n_ok else None,
+        "consistency_rate": _round(frame.loc[measured, CONSISTENT_COL].mean()) if measured.any() else None,
+        "n_judged_in_both_orders": int(measured.sum()),
         "first_wins_rate": _round(frame["_first_wins"].sum() / orders) if orders else None,
         "n_ordered_judgements": int(orders),
     }
 
 
 # --------------------------------------------------------------------------- Great Expectations
+
+
+def _not_applicable(cfg: ValidateConfig, statistics: dict[str, Any]) -> dict[str, str]:
+    """The position checks that measure nothing for these labels, each with why: a judge that never reads both
+    answers together (pointwise scores) has no first-shown answer, and a pair judged in one order has no
+    consistency to measure. Such checks are reported "not applicable", never "passed"."""
+    low, high = cfg.first_wins_rate
+    skipped = {}
+    if not statistics["n_judged_in_both_orders"]:
+        skipped[f"position consistency rate at least {cfg.min_position_consistency}"] = (
+            "not applicable: no pair was judged in both orders (an order-invariant judge, e.g. pointwise "
+            "scores, or judge.both_orders=false)")
+    if not statistics["n_ordered_judgements"]:
+        skipped[f"first-shown answer win rate in [{low}, {high}]"] = (
+            "not applicable: order-invariant judge (each answer scored on its own; no answer was shown first)")
+    return skipped
 
 
 def _expectations(cfg: ValidateConfig) -> list[tuple[str, Any]]:
@@ -296,7 +319,7 @@ def _observed(result: Any) -> Any:
 
 
 def _run_suite(
-    cfg: ValidateConfig, frame: pd.DataFrame, report_dir: Path
+    cfg: ValidateConfig, frame: pd.DataFrame, report_dir: Path, skipped: dict[str, str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any], Path, str | None]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
@@ -327,7 +350,7 @@ def _run_suite(
         .add_batch_definition_whole_dataframe("all labels")
     )
     suite = context.suites.add(gx.ExpectationSuite(name=SUITE_NAME))
-    checks = _expectations(cfg)
+    checks = [(name, e) for name, e in _expectations(cfg) if name not in skipped]
     for _, expectation in checks:
         suite.add_expectation(expectation)
     definition = context.validation_definitions.add(gx.ValidationDefinition(name="labels gate", data=batch, suite=suite))
@@ -348,7 +371,10 @@ def _run_suite(
     (identifier, validation), *_ = run.run_results.items()
     by_name = {r.expectation_config.meta.get("name"): r for r in validation.results}
     outcomes = []
-    for name, _ in checks:
+    for name, _ in _expectations(cfg):
+        if name in skipped:
+            outcomes.append({"name": name, "success": True, "applicable": False, "observed": skipped[name]})
+            continue
         result = by_name[name]
         outcomes.append({"name": name, "success": bool(result.success), "observed": _observed(result)})
 
@@ -373,8 +399,8 @@ def _run_suite(
 
 
 def _preferences(frame: pd.DataFrame, cfg: ValidateConfig) -> list[dict[str, Any]]:
-    """Ok, position-consistent, confident pairs; at most `max_pairs_per_prompt` per prompt."""
-    rows = frame[frame["_ok"] & frame["_consistent"] & frame["_prob_a"].notna()].copy()
+    """Ok, confident pairs not shown position-inconsistent; at most `max_pairs_per_prompt` per prompt."""
+    rows = frame[frame["_ok"] & ~frame["_inconsistent"] & frame["_prob_a"].notna()].copy()
     prob_a = rows["_prob_a"]
     rows["_confidence"] = prob_a.where(prob_a >= 0.5, 1 - prob_a)
     rows = rows[rows["_confidence"] >= cfg.min_confidence]

@@ -10,7 +10,7 @@ from rlaif.config import load_config
 from rlaif.io import GoldPair, read_constitution, read_rows, read_templates
 from rlaif.judges import JudgeItem
 from rlaif.judges.embedding import EmbeddingJudge
-from tasks.judge import _candidate_pairs, _combine, gold_agreement
+from rlaif.labelling import candidate_pairs, combine_orders, gold_agreement
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,20 +53,20 @@ def test_combine_undoes_the_swap_and_flags_inconsistency(judge):
     ok.p_first = 0.8
     swapped = judge.judge([JudgeItem("q", "y", "x")])[0]
     swapped.p_first = 0.3
-    row = _combine(pair, ok, swapped, "embedding:test")
+    row = combine_orders(pair, ok, swapped, "embedding:test")
     assert row["prob_a"] == pytest.approx((0.8 + 0.7) / 2) and row["consistent"] is True
     swapped.p_first = 0.9  # the first-shown answer wins in both orders
-    assert _combine(pair, ok, swapped, "embedding:test")["consistent"] is False
+    assert combine_orders(pair, ok, swapped, "embedding:test")["consistent"] is False
 
 
 def test_identical_candidates_are_not_paired():
-    pairs = _candidate_pairs([{"prompt_id": "p1", "prompt": "q", "candidates": ["a", "b", "a ", "c"]}])
+    pairs = candidate_pairs([{"prompt_id": "p1", "prompt": "q", "candidates": ["a", "b", "a ", "c"]}])
     assert [p["pair_id"] for p in pairs] == ["p1:0-1", "p1:0-3", "p1:1-2", "p1:1-3", "p1:2-3"]
 
 
 def test_gold_agreement_beats_chance(judge):
     gold = read_rows(ROOT / "data/gold/pairs.jsonl", GoldPair)
-    result = gold_agreement(load_config(), judge, gold)
+    result = gold_agreement(load_config().judge, judge, gold)
     assert result["n"] == len(gold)
     assert result["agreement"] >= 0.7, result["agreement"]
 

@@ -86,6 +86,8 @@ def test_pointwise_mode_scores_each_answer(project: Path):
     for label in labels:
         assert 1.0 <= label["score_a"] <= 10.0 and 1.0 <= label["score_b"] <= 10.0
         assert (label["prob_a"] > 0.5) == (label["score_a"] > label["score_b"])
+        # no answer was shown first: no position measurement is recorded (it was 1 - prob_a, passing by construction)
+        assert label["p_a_when_first"] is None and label["p_b_when_first"] is None and label["consistent"] is None
     audit = pd.read_parquet(project / "artifacts/judge/audit.parquet")
     assert set(audit["order"]) == {"score_a", "score_b"} and audit["score"].between(1, 10).all()
 

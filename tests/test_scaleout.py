@@ -42,14 +42,14 @@ def tiny_policy(tmp_path_factory) -> Path:
 
 def seed_pairs(n_prompts: int) -> list[dict]:
     """Pairs of distinct answers from the project's seed dialogues, and one with an empty answer (a failure)."""
-    from tasks.judge import _candidate_pairs
+    from rlaif.labelling import candidate_pairs
 
     dialogues = [json.loads(line) for line in (ROOT / "data/seed/dialogues.jsonl").read_text().splitlines()]
     pool = [d["response"] for d in dialogues]
     rows = [{"prompt_id": d["prompt_id"], "prompt": d["prompt"],
              "candidates": list(dict.fromkeys([d["response"], *pool[i * 7 % len(pool):][:3]]))[:3]}
             for i, d in enumerate(dialogues[: n_prompts * 2 : 2])]
-    pairs = _candidate_pairs(rows)
+    pairs = candidate_pairs(rows)
     pairs.append({**pairs[0], "pair_id": "empty:0-1", "response_b": "  "})
     return pairs
 
@@ -224,7 +224,7 @@ def test_stage_commands_on_ray_match_local_end_to_end(project: Path, tiny_policy
     """`rlaif exec generate` on 2 Ray shards (a local cluster of its own) writes byte for byte the candidates
     that the in-process path samples for the same seed; `rlaif exec judge` on Ray (attached to this module's
     cluster by its address) judges every pair of them."""
-    from tasks.judge import _candidate_pairs
+    from rlaif.labelling import candidate_pairs
 
     assert rlaif(project, "check", *settings(
         "seed=3", "generate.num_candidates=3", "generate.max_new_tokens=10", "generate.max_prompts=24",
@@ -246,7 +246,7 @@ def test_stage_commands_on_ray_match_local_end_to_end(project: Path, tiny_policy
     result = rlaif(project, "exec", "judge", *JUDGE_ARGS)
     assert result.returncode == 0, result.stderr[-3000:]
     labels = [json.loads(line) for line in (project / "artifacts/judge/labels.jsonl").read_text().splitlines()]
-    pairs = _candidate_pairs([json.loads(line) for line in expected.splitlines()])
+    pairs = candidate_pairs([json.loads(line) for line in expected.splitlines()])
     assert [l["pair_id"] for l in labels] == [p["pair_id"] for p in pairs] and len(pairs) > 20
     assert {l["status"] for l in labels} == {"ok"}
     assert not list((project / ".rlaif/checkpoints").glob("judge-*.jsonl"))  # finished: checkpoint cleared

@@ -182,6 +182,27 @@ def test_first_shown_always_wins_fails_gate(tmp_path: Path, dirs: tuple[Path, Pa
     assert not (out_dir / "stats.json").exists()
 
 
+def test_pointwise_labels_say_position_checks_do_not_apply(tmp_path: Path, dirs: tuple[Path, Path]) -> None:
+    """Pointwise scores have no first-shown answer: the gate reports both position checks "not applicable" (not
+    "passed", and not a fabricated consistency of 1.0), and keeps confident pairs."""
+    out_dir, report_dir = dirs
+    rows = [label(f"p{n}", i, j, None, None, prob_a=0.8 if (n + i) % 2 else 0.15, score_a=7.0, score_b=4.0)
+            for n in range(10) for i, j in PAIRS]
+    summary = validate_labels(CFG, write_labels(tmp_path / "labels.jsonl", rows), out_dir, report_dir)
+
+    assert summary["passed"] is True
+    by_name = {o["name"]: o for o in summary["expectations"]}
+    skipped = [n for n in by_name if n.startswith(("position consistency rate", "first-shown answer win rate"))]
+    assert len(skipped) == 2 and sorted(summary["not_applicable"]) == sorted(skipped)
+    for name in skipped:
+        assert by_name[name]["applicable"] is False and "not applicable" in by_name[name]["observed"]
+    assert "order-invariant judge" in by_name[skipped[1]]["observed"]
+    assert summary["statistics"]["consistency_rate"] is None
+    assert summary["statistics"]["n_ordered_judgements"] == 0
+    assert summary["statistics"]["expectations"]["evaluated"] == len(by_name) - 2  # the two were not run
+    assert summary["n_kept"] == 20  # 10 prompts, 2 per prompt, all confident
+
+
 def test_identical_responses_fail_gate(tmp_path: Path, dirs: tuple[Path, Path]) -> None:
     out_dir, report_dir = dirs
     rows = good_labels()

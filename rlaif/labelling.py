@@ -1,0 +1,140 @@
+"""Labels from an AI judge: the pairs of a prompt's candidates, each judged in both orders with the swap undone
+(or scored pointwise), critique-and-revision pairs, and the judge's agreement with human gold pairs.
+
+One place for what the judge stage, judge-eval and the evaluation's win rate all do with a judge. A pair is
+consistent when both orders pick the same answer; a pair judged in one order, scored pointwise or preferred by
+construction (a revision) records no position measurement (`consistent` null), so the label gate can say its
+position checks do not apply instead of passing them by construction.
+"""
+
+from __future__ import annotations
+
+import random
+from itertools import combinations
+
+from rlaif.io import GoldPair
+
+
+def candidate_pairs(rows: list[dict]) -> list[dict]:
+    pairs = []
+    for row in rows:
+        candidates = row["candidates"]
+        for i, j in combinations(range(len(candidates)), 2):
+            if candidates[i].strip() == candidates[j].strip():
+                continue  # identical answers carry no preference
+            pairs.append({"pair_id": f"{row['prompt_id']}:{i}-{j}", "prompt_id": row["prompt_id"],
+                          "prompt": row["prompt"], "response_a": candidates[i], "response_b": candidates[j]})
+    return pairs
+
+
+def judge_pairs(settings, judge_model, pairs: list[dict], principles: list, both_orders: bool | None = None):
+    """Labels (one per pair) and audit rows (one per judgment), in the mode the judge settings (`judge:`) choose."""
+    if settings.mode == "pointwise":
+        return _judge_pointwise(judge_model, pairs, principles, settings.score_temperature)
+    return _judge_both_orders(settings.both_orders if both_orders is None else both_orders, judge_model, pairs,
+                              principles)
+
+
+def _judge_pointwise(judge_model, pairs, principles, temperature: float):
+    """Score each answer 1-10 on its own; P(a better) = sigmoid((score a - score b) / T).
+    Scored separately, so there is no order to be consistent across: nothing is measured about position."""
+    from rlaif.judges import ScoreItem
+    from rlaif.judges.base import p_first_from_scores
+
+    items = [ScoreItem(p["prompt"], p[side], pr) for p, pr in zip(pairs, principles) for side in ("response_a", "response_b")]
+    scores = judge_model.score(items)
+    labels, audit = [], []
+    for index, pair in enumerate(pairs):
+        s_a, s_b = scores[2 * index], scores[2 * index + 1]
+        for order, s in (("score_a", s_a), ("score_b", s_b)):
+            audit.append({"pair_id": pair["pair_id"], "order": order, "principle": s.principle, "p_first": None,
+                          "score": s.value, "status": s.status, "error": s.error, "raw": s.raw,
+                          "backend": judge_model.backend, "model": judge_model.model_name,
+                          "latency_ms": round(s.latency_ms, 3), "rendered": s.rendered})
+        row = {**pair, "p_a_when_first": None, "p_b_when_first": None, "prob_a": None, "consistent": None,
+               "principle": s_a.principle, "status": "ok", "error": None, "judge": judge_model.judge_id,
+               "score_a": s_a.value, "score_b": s_b.value}
+        failed = [s.error or "failed" for s in (s_a, s_b) if s.status != "ok"]
+        if failed:
+            labels.append({**row, "status": "failed", "error": "; ".join(failed)})
+            continue
+        # no answer was shown first: the label records no position measurement (p_*_when_first and
+        # consistent stay null), and validate's position checks say "not applicable" rather than "passed"
+        labels.append({**row, "prob_a": p_first_from_scores(s_a.value, s_b.value, temperature)})
+    return labels, audit
+
+
+def _judge_both_orders(both_orders: bool, judge_model, pairs, principles):
+    from rlaif.judges import JudgeItem
+
+    items = [JudgeItem(p["prompt"], p["response_a"], p["response_b"], pr) for p, pr in zip(pairs, principles)]
+    ab = judge_model.judge(items)
+    ba = judge_model.judge([JudgeItem(i.prompt, i.second, i.first, i.principle_ids) for i in items]) \
+        if both_orders else [None] * len(items)
+    labels, audit = [], []
+    for pair, v_ab, v_ba in zip(pairs, ab, ba):
+        for order, verdict in (("ab", v_ab), ("ba", v_ba)):
+            if verdict is not None:
+                audit.append({"pair_id": pair["pair_id"], "order": order, "principle": verdict.principle,
+                              "p_first": verdict.p_first, "score": None, "status": verdict.status,
+                              "error": verdict.error, "raw": verdict.raw, "backend": judge_model.backend,
+                              "model": judge_model.model_name, "latency_ms": round(verdict.latency_ms, 3),
+                              "rendered": verdict.rendered})
+        labels.append(combine_orders(pair, v_ab, v_ba, judge_model.judge_id))
+    return labels, audit
+
+
+def combine_orders(pair: dict, v_ab, v_ba, judge_id: str) -> dict:
+    """Undo the swap: P(a better) is p_first in order ab and 1 - p_first in order ba; average them."""
+    failed = [v for v in (v_ab, v_ba) if v is not None and v.status != "ok"]
+    row = {**pair, "p_a_when_first": None, "p_b_when_first": None, "prob_a": None, "consistent": None,
+           "principle": v_ab.principle, "status": "ok", "error": None, "judge": judge_id}
+    if failed:
+        return {**row, "status": "failed", "error": "; ".join(v.error or "failed" for v in failed)}
+    row["p_a_when_first"] = v_ab.p_first
+    if v_ba is None:
+        return {**row, "prob_a": v_ab.p_first}  # one order: consistency not measured
+    row["p_b_when_first"] = v_ba.p_first
+    row["prob_a"] = (v_ab.p_first + (1.0 - v_ba.p_first)) / 2
+    row["consistent"] = (v_ab.p_first > 0.5) == (v_ba.p_first < 0.5)
+    return row
+
+
+def revision_pairs(rows: list[dict], seed: int) -> list[dict]:
+    """Critique and revision (Constitutional AI, supervised phase): the revision is the preferred answer.
+    A seeded coin puts it first or second, so position statistics stay meaningful."""
+    rng = random.Random(seed)
+    labels = []
+    for row in rows:
+        if row["status"] != "ok" or row["revision"].strip() == row["original"].strip():
+            continue
+        revision_first = rng.random() < 0.5
+        a, b = (row["revision"], row["original"]) if revision_first else (row["original"], row["revision"])
+        labels.append({"pair_id": f"{row['prompt_id']}:revision", "prompt_id": row["prompt_id"], "prompt": row["prompt"],
+                       "response_a": a, "response_b": b, "p_a_when_first": None, "p_b_when_first": None,
+                       "prob_a": 1.0 if revision_first else 0.0, "consistent": None,  # preferred by construction
+                       "principle": ",".join(row["principles"]), "status": "ok", "error": None,
+                       "judge": row["judge"], "source": "critique_revise"})
+    return labels
+
+
+def position_consistency(labels: list[dict]) -> float | None:
+    """The share of pairs judged in both orders whose two verdicts agree; None when no pair was (pointwise)."""
+    measured = [l["consistent"] for l in labels if l["consistent"] is not None]
+    return sum(map(bool, measured)) / len(measured) if measured else None
+
+
+def gold_agreement(settings, judge_model, gold_pairs: list[GoldPair]) -> dict:
+    """Share of human-labelled pairs where the judge (both orders averaged) prefers the human's choice."""
+    pairs = [{"pair_id": g.id, "prompt_id": g.id, "prompt": g.prompt, "response_a": g.response_a,
+              "response_b": g.response_b} for g in gold_pairs]
+    # gold pairs are always judged in both orders, whatever the params say
+    labels, _ = judge_pairs(settings, judge_model, pairs, [None] * len(pairs), both_orders=True)
+    verdicts = []
+    agree = 0
+    for g, label in zip(gold_pairs, labels):
+        judge_pick = None if label["prob_a"] is None else ("a" if label["prob_a"] > 0.5 else "b")
+        agree += judge_pick == g.human_preference
+        verdicts.append({"id": g.id, "human": g.human_preference, "judge": judge_pick, "prob_a": label["prob_a"],
+                         "consistent": label["consistent"], "status": label["status"]})
+    return {"agreement": agree / len(gold_pairs), "n": len(gold_pairs), "verdicts": verdicts}

@@ -348,10 +348,12 @@ def exec_validate(labels: Annotated[Path, typer.Option()], out: Annotated[Path, 
 
 @stage_command("train_reward")
 def exec_train_reward(preferences: Annotated[Path, typer.Option()], gold: Annotated[Path, typer.Option()],
-                      out: Annotated[Path, typer.Option()], metrics: Annotated[Path, typer.Option()]) -> None:
+                      out: Annotated[Path, typer.Option()], metrics: Annotated[Path, typer.Option()],
+                      replay: Annotated[Optional[Path], typer.Option(
+                          help="Earlier rounds' preferences (bootstrap's replay_preferences.jsonl).")] = None) -> None:
     from tasks.train_reward import train_reward
 
-    train_reward(_cfg(), preferences, gold, out, metrics)
+    train_reward(_cfg(), preferences, gold, out, metrics, replay)
 
 
 @stage_command("optimize_policy")

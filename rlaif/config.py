@@ -209,6 +209,10 @@ class TrainRewardConfig(TrainingSettings):
     )
     margin_scale: float = Field(1.0, ge=0, description="soft_labels margin: margin = margin_scale * logit(confidence).")
     calibration_bins: int = Field(10, ge=2, description="Equal-width confidence bins for ECE and the reliability plot.")
+    replay: bool = Field(
+        True, description="Train on the preferences that trained the starting version and its ancestors too "
+        "(artifacts/bootstrap/replay_preferences.jsonl), beside the round's own. Held-out accuracy is measured on the "
+        "round's own pairs; replayed pairs of held-out prompts are left out of training.")
 
 
 class OptimizePolicyConfig(TrainingSettings):

@@ -195,6 +195,35 @@ def _ancestry(client, version, runs: list, dvc: dict) -> list[dict]:
     return chain
 
 
+def preference_sources(client, version) -> list[dict]:
+    """The validate run whose preferences trained each version of the genealogy, newest first: for the version and
+    every `rlaif.parent_version` back to the built policy, found through the recorded digests as `lineage` finds
+    them ({"version", "round", "run_id"}; run_id None where no validate run is on record)."""
+    sources, seen = [], set()
+    runs = None
+    while version is not None and version.version not in seen:
+        seen.add(version.version)
+        run = client.get_run(version.run_id)
+        runs = runs if runs is not None else _stage_runs(client, run.info.experiment_id)
+        tree = _node(run, _producers(runs), {}, set())
+        validate = _first_stage(tree, "validate")
+        sources.append({"version": str(version.version), "round": (version.tags or {}).get("rlaif.round"),
+                        "run_id": validate["run_id"] if validate else None})
+        parent = (version.tags or {}).get("rlaif.parent_version")
+        version = client.get_model_version(version.name, parent) if parent and parent != "none" else None
+    return sources
+
+
+def _first_stage(node: dict, stage: str) -> dict | None:
+    if node["stage"] == stage:
+        return node
+    for entry in node.get("inputs", []):
+        found = _first_stage(entry["produced_by"], stage) if "produced_by" in entry else None
+        if found:
+            return found
+    return None
+
+
 def _found(node: dict, where: str, keys: tuple[str, ...]) -> dict:
     """The first values of `keys` in `where` (tags or params) anywhere in a lineage tree."""
     found = {k: node[where][k] for k in keys if k in node.get(where, {})}

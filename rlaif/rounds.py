@@ -6,6 +6,13 @@ resolved to one concrete version before any stage runs and written to params/run
 (`bootstrap.resolved_base_model`), where DVC sees it: a moved champion reruns bootstrap and everything after it,
 an unmoved one skips. Each registered policy records its parent and its round, so rounds form a genealogy.
 
+A round's reward model also learns from the preferences that made the policy it starts from: bootstrap writes
+the validated preferences of the starting version and each of its ancestors (logged by their validate runs) to
+artifacts/bootstrap/replay_preferences.jsonl, and train_reward trains on them beside the round's own
+(`train_reward.replay`). Each new round's pairs come from a better policy, so on their own they under-represent the
+mistakes earlier rounds fixed, and a reward model trained on them alone can unlearn them (as iterated RLHF pipelines
+accumulate preference data across rounds).
+
 New training prompts arrive as drops: files in data/prompts/drops/ (same schema as data/prompts/train.jsonl),
 added beside the old ones, never edited into them. A round trains on the newest drop plus a seeded replay sample
 of the earlier prompts (so the policy keeps what it learned); with no drops, on all of train.jsonl.
@@ -104,6 +111,45 @@ def read_start(policy_dir: Path) -> dict:
     if not path.exists():
         return {"source": BUILD, "name": None, "version": None, "round": 1, "parent": "bootstrap (built)"}
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+REPLAY_FILE = "replay_preferences.jsonl"  # beside the starting policy
+PREFERENCES_ARTIFACT = "preferences/preferences.jsonl"  # in each validate run
+
+
+def write_replay_preferences(out_path: Path, name: str | None, version: str | None, client=None) -> dict:
+    """The preferences of the registered version `name`/`version` and its ancestors, each row tagged with the
+    version it trained (`replayed_from`), written atomically to out_path (empty when the round starts from no
+    registered version). Returns a summary: pairs per version, and the versions with no preferences on record."""
+    import tempfile
+
+    from rlaif.io import read_jsonl, write_jsonl
+
+    rows, summary = [], {"pairs": 0, "versions": {}, "missing": []}
+    if name and version:
+        import mlflow
+
+        from rlaif.lineage import preference_sources
+
+        client = client or _client()
+        for source in preference_sources(client, client.get_model_version(name, version)):
+            if source["run_id"] is None:
+                summary["missing"].append(source["version"])
+                continue
+            with tempfile.TemporaryDirectory() as scratch:
+                try:
+                    local = mlflow.artifacts.download_artifacts(run_id=source["run_id"], dst_path=scratch,
+                                                                artifact_path=PREFERENCES_ARTIFACT,
+                                                                tracking_uri=client.tracking_uri)
+                except Exception:  # a validate run from before preferences were logged
+                    summary["missing"].append(source["version"])
+                    continue
+                found = read_jsonl(Path(local))
+            rows += [{**row, "replayed_from": f"{name}/{source['version']}"} for row in found]
+            summary["versions"][source["version"]] = len(found)
+    summary["pairs"] = len(rows)
+    write_jsonl(Path(out_path), rows)
+    return summary
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ refusals, so the loop has something real to fix). When params name an existing p
 (`bootstrap.base_model`: hub id or local path), nothing is trained: the output points at it. A registered
 version (`models:/rlaif-policy@champion`, resolved by preflight to one version) is copied out of the registry:
 the round starts from last round's champion. start.json beside the policy records where it came from and the
-round this is.
+round this is, and replay_preferences.jsonl the preferences that trained the starting version and its ancestors
+(empty for a built or referenced policy), for train_reward to learn from beside the round's own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from rlaif.config import PipelineConfig
 from rlaif.io import SeedDialogue, read_prompts, read_rows
-from rlaif.rounds import Start, is_registry_uri, write_start
+from rlaif.rounds import REPLAY_FILE, Start, is_registry_uri, write_replay_preferences, write_start
 
 
 def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir: Path) -> Path:
@@ -31,7 +32,8 @@ def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir:
                    datasets={"seed_dialogues": seed_dialogues}, outputs={"bootstrap": out_dir}) as run:
         start = cfg.bootstrap.resolved_base_model
         if is_registry_uri(start):
-            return _copy_registered(start, policy_dir, run)
+            return _copy_registered(start, policy_dir, out_dir / REPLAY_FILE, run)
+        write_replay_preferences(out_dir / REPLAY_FILE, None, None)
         if start:
             _reference_existing(start, policy_dir)
             write_start(policy_dir, Start(start), 1)
@@ -47,8 +49,9 @@ def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir:
     return policy_dir
 
 
-def _copy_registered(uri: str, policy_dir: Path, run) -> Path:
-    """The registered version's model directory, downloaded from the registry into policy_dir."""
+def _copy_registered(uri: str, policy_dir: Path, replay_path: Path, run) -> Path:
+    """The registered version's model directory, downloaded from the registry into policy_dir, and the preferences
+    that trained it and its ancestors into replay_path."""
     from rlaif.promotion import download_policy
     from rlaif.rounds import REGISTRY_URI, parent_round
 
@@ -56,7 +59,13 @@ def _copy_registered(uri: str, policy_dir: Path, run) -> Path:
     client, model_dir = download_policy(match["name"], match["version"], policy_dir)
     round_ = parent_round(client, match["name"], match["version"]) + 1
     write_start(policy_dir, Start(uri, match["name"], match["version"]), round_)
-    run.metrics({"round": round_})
+    replay = write_replay_preferences(replay_path, match["name"], match["version"], client)
+    if replay["missing"]:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"bootstrap: no preferences on record for version(s) {', '.join(replay['missing'])} "
+                                   "of the genealogy (trained before preferences were logged); not replayed")
+    run.metrics({"round": round_, "replay_pairs": replay["pairs"]})
     return model_dir
 
 

@@ -20,6 +20,9 @@ confidence .775/.550; gold ECE none .227/.173, margin .180/.123, confidence .196
 calibrated than none in all four ECE figures, for about one pair of accuracy; confidence lost gold pairs
 in both seeds. Differences in accuracy are within seed noise.
 
+From the second round on, the preferences that trained the starting version and its ancestors are replayed
+(`train_reward.replay`, artifacts/bootstrap/replay_preferences.jsonl): see rlaif/rounds.py for why.
+
 Bad input stops the stage before any training and before anything is written to the output directory:
 too few pairs, a preference row without the fields training needs, a model that cannot be found or
 loaded, a tokenizer with more tokens than the model has embeddings.
@@ -49,26 +52,30 @@ class PreferenceRow(BaseModel):
     confidence: float | None = Field(None, ge=0, le=1, description="The judge's probability for the chosen answer.")
 
 
-def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Path, metrics_path: Path) -> Path:
+def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Path, metrics_path: Path,
+                 replay: Path | None = None) -> Path:
     from rlaif.tracking import register_model, stage_run
 
     r = cfg.train_reward
     out_dir = Path(out_dir)
-    rows = read_preferences(Path(preferences), r.min_pairs, need_confidence=r.soft_labels != "none")
+    need_confidence = r.soft_labels != "none"
+    rows = read_preferences(Path(preferences), r.min_pairs, need_confidence)
     gold_pairs = read_rows(gold, GoldPair)
     train_rows, eval_rows = _split_by_prompt(rows, r.eval_fraction, cfg.seed)
     if not train_rows:
         raise InputError(f"{preferences}: all {len(rows)} pairs share the held-out prompts; "
                          "training needs pairs from more than one prompt")
+    replayed = _replayed(replay, {x.prompt_id for x in eval_rows}, need_confidence) if r.replay else []
     model, tokenizer = load_backbone(r.model, r.max_length, cfg.seed)  # bad model or tokenizer: stop here
-    with stage_run("train_reward", cfg, inputs={"preferences": preferences, "gold": gold},
+    inputs = {"preferences": preferences, "gold": gold, **({"replay": replay} if replayed else {})}
+    with stage_run("train_reward", cfg, inputs=inputs,
                    datasets={"preferences": preferences}, outputs={"train_reward": Path(out_dir)}) as run:
         from rlaif.calibration import brier_score, ece_from_bins, expected_calibration_error, plot_reliability, \
             reliability_bins
         from rlaif.training import checkpoint_dir
 
         checkpoints = checkpoint_dir("train_reward", [preferences], r, cfg.seed)
-        model, used = _train(cfg, model, tokenizer, train_rows, out_dir, checkpoints)
+        model, used = _train(cfg, model, tokenizer, train_rows + replayed, out_dir, checkpoints)
         heldout = pair_probabilities(model, tokenizer, [(x.prompt, x.chosen, x.rejected) for x in eval_rows])
         gold_probs = pair_probabilities(model, tokenizer, [
             (g.prompt, *((g.response_a, g.response_b) if g.human_preference == "a" else (g.response_b, g.response_a)))
@@ -76,6 +83,7 @@ def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Pa
         bins = reliability_bins(heldout, [True] * len(heldout), r.calibration_bins)
         metrics = {
             "train_pairs": len(train_rows),
+            "train_pairs_replayed": len(replayed),  # earlier rounds' pairs, trained on beside this round's
             "train_pairs_used": used,  # RewardTrainer drops pairs longer than max_length tokens
             "heldout_pairs": len(eval_rows),
             "heldout_accuracy": _accuracy(heldout),
@@ -115,6 +123,14 @@ def read_preferences(path: Path, min_pairs: int, need_confidence: bool) -> list[
         raise InputError(f"{path}: {len(rows)} preference pairs, fewer than train_reward.min_pairs={min_pairs}; "
                          "a reward model needs more pairs (lower validate.min_confidence or judge more candidates)")
     return rows
+
+
+def _replayed(path: Path | None, held_out_prompts: set[str], need_confidence: bool) -> list[PreferenceRow]:
+    """Earlier rounds' preferences to train on, less those of this round's held-out prompts (so held-out accuracy
+    still measures prompts the model never trained on)."""
+    if path is None or not Path(path).exists():
+        return []
+    return [x for x in read_preferences(Path(path), 0, need_confidence) if x.prompt_id not in held_out_prompts]
 
 
 def _looks_like_path(name: str) -> bool:

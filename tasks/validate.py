@@ -436,6 +436,8 @@ def run_stage(cfg, labels_path: Path, out_dir: Path, report_dir: Path) -> dict:
             summary = validate_labels(cfg.validate_, labels_path, out_dir, report_dir)
         finally:
             run.artifact(Path(report_dir), "validation_report")
+        # kept with the run, so a later round can replay the preferences that trained this round's models
+        run.artifact(Path(out_dir) / "preferences.jsonl", "preferences")
         stats = summary.get("statistics", {})
         run.metrics({"n_pairs": summary.get("n_pairs"), "n_kept": summary.get("n_kept"),
                      **{k: v for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}})

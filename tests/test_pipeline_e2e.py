@@ -108,6 +108,30 @@ def test_two_rounds_the_second_starting_from_the_first_champion(loop):
     assert "held-out behaviour" in result.stdout
 
 
+def test_round_two_reward_model_also_learns_the_first_rounds_preferences(loop, tmp_path: Path):
+    """Round 2's bootstrap replays the preferences round 1's validate run logged, and its reward model trains on
+    them beside its own, less those of its held-out prompts."""
+    from tasks.train_reward import _split_by_prompt, read_preferences
+
+    project, _, _ = loop
+    client = registry(project)
+    experiment = client.get_experiment_by_name("rlaif").experiment_id
+    first_validate = client.search_runs([experiment], "attributes.run_name = 'validate'",
+                                        order_by=["attributes.start_time ASC"])[0]
+    logged = jsonl(Path(client.download_artifacts(first_validate.info.run_id, "preferences/preferences.jsonl",
+                                                  str(tmp_path))))
+    replay = jsonl(project / "artifacts/bootstrap/replay_preferences.jsonl")
+    assert logged and [{k: v for k, v in row.items() if k != "replayed_from"} for row in replay] == logged
+    assert {row["replayed_from"] for row in replay} == {"rlaif-policy/1"}
+
+    params = yaml.safe_load((project / "params/run.yaml").read_text())
+    own = read_preferences(project / "artifacts/validate/preferences.jsonl", 1, False)
+    _, held = _split_by_prompt(own, params["train_reward"]["eval_fraction"], params["seed"])
+    held_ids = {row.prompt_id for row in held}
+    metrics = json.loads((project / "metrics/train_reward.json").read_text())
+    assert metrics["train_pairs_replayed"] == sum(row["prompt_id"] not in held_ids for row in replay) > 0
+
+
 def test_evaluation_and_judge_figures_are_those_of_their_samples(loop):
     """The figures in the metrics files, recomputed from the rows they summarise."""
     project, _, _ = loop

@@ -32,7 +32,7 @@ def relaunch_if_needed(num_processes: int) -> int | None:
     # trainers then run with use_cpu and a gloo process group (accelerate's --cpu flag starts one process)
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
                str(num_processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "-m", "rlaif", *sys.argv[1:]]
+               "-m", "flows", *sys.argv[1:]]
     return subprocess.run(command, env={**os.environ, LAUNCHED_ENV: "1"}).returncode
 
 

@@ -68,7 +68,7 @@ def project(tmp_path_factory):
 
 
 def invoke(*args: str):
-    from rlaif.cli import app
+    from flows.cli import app
 
     return CliRunner().invoke(app, list(args))
 

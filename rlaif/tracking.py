@@ -202,29 +202,3 @@ def tag_outputs(outputs: dict[str, Path]) -> None:
             for child in sorted(c for c in path.iterdir() if c.is_file() or c.is_dir()):
                 tags[f"output.{name}/{child.name}.md5"] = file_md5(child)
     mlflow.set_tags(tags)
-
-
-def register_model(local_dir: Path, name: str, kind: str, description: str = "", alias: str | None = None,
-                   tags: dict[str, str] | None = None) -> str:
-    """Log a model directory as an MLflow pyfunc model in the active run and register a new version
-    (given `alias`, e.g. `challenger`, which then points at it), with `tags` on the version."""
-    import mlflow
-
-    from rlaif.registry import PolicyModel, RewardModel
-
-    python_model = PolicyModel() if kind == "policy" else RewardModel()
-    info = mlflow.pyfunc.log_model(
-        name=kind,
-        python_model=python_model,
-        artifacts={"model_dir": str(local_dir)},
-        registered_model_name=name,
-        pip_requirements=["torch", "transformers", "rlaif-pipeline"],
-    )
-    version = info.registered_model_version
-    if description and version is not None:
-        mlflow.MlflowClient().update_model_version(name, str(version), description=description)
-    for key, value in (tags or {}).items():
-        mlflow.MlflowClient().set_model_version_tag(name, str(version), key, str(value))
-    if alias and version is not None:
-        mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))
-    return str(version)

@@ -47,7 +47,8 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
                     templates: Path | None = None, markers: Path | None = None) -> Path:
     from rlaif.checkpoint import CHECKPOINT_DIR, fingerprint
     from rlaif.rounds import read_start
-    from rlaif.tracking import register_model, stage_run
+    from rlaif.registry import register_model
+    from rlaif.tracking import stage_run
 
     o = cfg.optimize_policy.resolved()
     out_dir = Path(out_dir)

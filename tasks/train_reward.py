@@ -54,7 +54,8 @@ class PreferenceRow(BaseModel):
 
 def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Path, metrics_path: Path,
                  replay: Path | None = None) -> Path:
-    from rlaif.tracking import register_model, stage_run
+    from rlaif.registry import register_model
+    from rlaif.tracking import stage_run
 
     r = cfg.train_reward
     out_dir = Path(out_dir)

@@ -104,7 +104,7 @@ def register_test_model(name: str, model_dir: Path, tags: dict | None = None) ->
     returns its version number. For tests of promotion and rounds, which read tags and aliases, not weights."""
     import mlflow
 
-    from rlaif.tracking import register_model
+    from rlaif.registry import register_model
 
     model_dir.mkdir(parents=True, exist_ok=True)
     (model_dir / "config.json").write_text("{}")

@@ -152,7 +152,7 @@ def _fake_pipeline(tmp_path: Path) -> None:
     def train():
         import mlflow
 
-        from rlaif.tracking import register_model
+        from rlaif.registry import register_model
 
         (out / "policy").mkdir()
         (out / "policy/config.json").write_text("{}")

@@ -155,7 +155,8 @@ def test_evaluation_against_the_registered_champion(project: Path):
     """evaluate.baseline=champion: the baseline is the registry's champion, downloaded, not the starting policy."""
     import mlflow
 
-    from rlaif.tracking import register_model, tracking_uri
+    from rlaif.registry import register_model
+    from rlaif.tracking import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     with mlflow.start_run(run_name="champion-for-test"):

@@ -13,18 +13,29 @@ import random
 from itertools import combinations
 
 from rlaif.io import GoldPair
+from rlaif.records import CandidateSet, Label
+
+PAIR_FIELDS = ("pair_id", "prompt_id", "prompt", "response_a", "response_b")
 
 
-def candidate_pairs(rows: list[dict]) -> list[dict]:
+def candidate_pairs(rows: list[CandidateSet]) -> list[dict]:
+    """Every pair of distinct answers of each prompt (identical answers carry no preference)."""
     pairs = []
     for row in rows:
-        candidates = row["candidates"]
+        candidates = row.candidates
         for i, j in combinations(range(len(candidates)), 2):
             if candidates[i].strip() == candidates[j].strip():
-                continue  # identical answers carry no preference
-            pairs.append({"pair_id": f"{row['prompt_id']}:{i}-{j}", "prompt_id": row["prompt_id"],
-                          "prompt": row["prompt"], "response_a": candidates[i], "response_b": candidates[j]})
+                continue
+            pairs.append({"pair_id": f"{row.prompt_id}:{i}-{j}", "prompt_id": row.prompt_id,
+                          "prompt": row.prompt, "response_a": candidates[i], "response_b": candidates[j]})
     return pairs
+
+
+def label(pair: dict, judge: str, principle: str | None, **values) -> dict:
+    """The one way a label row is built: the pair, the verdict's values, nulls for what was not measured."""
+    fields = {"p_a_when_first": None, "p_b_when_first": None, "prob_a": None, "consistent": None, "status": "ok",
+              "error": None, **values}
+    return Label(**{k: pair[k] for k in PAIR_FIELDS}, principle=principle, judge=judge, **fields).row()
 
 
 def judge_pairs(settings, judge_model, pairs: list[dict], principles: list, both_orders: bool | None = None):
@@ -51,16 +62,16 @@ def _judge_pointwise(judge_model, pairs, principles, temperature: float):
                           "score": s.value, "status": s.status, "error": s.error, "raw": s.raw,
                           "backend": judge_model.backend, "model": judge_model.model_name,
                           "latency_ms": round(s.latency_ms, 3), "rendered": s.rendered})
-        row = {**pair, "p_a_when_first": None, "p_b_when_first": None, "prob_a": None, "consistent": None,
-               "principle": s_a.principle, "status": "ok", "error": None, "judge": judge_model.judge_id,
-               "score_a": s_a.value, "score_b": s_b.value}
+        scored = {"score_a": s_a.value, "score_b": s_b.value}
         failed = [s.error or "failed" for s in (s_a, s_b) if s.status != "ok"]
         if failed:
-            labels.append({**row, "status": "failed", "error": "; ".join(failed)})
+            labels.append(label(pair, judge_model.judge_id, s_a.principle, status="failed", error="; ".join(failed),
+                                **scored))
             continue
         # no answer was shown first: the label records no position measurement (p_*_when_first and
         # consistent stay null), and validate's position checks say "not applicable" rather than "passed"
-        labels.append({**row, "prob_a": p_first_from_scores(s_a.value, s_b.value, temperature)})
+        labels.append(label(pair, judge_model.judge_id, s_a.principle,
+                            prob_a=p_first_from_scores(s_a.value, s_b.value, temperature), **scored))
     return labels, audit
 
 
@@ -87,22 +98,18 @@ def _judge_both_orders(both_orders: bool, judge_model, pairs, principles):
 def combine_orders(pair: dict, v_ab, v_ba, judge_id: str) -> dict:
     """Undo the swap: P(a better) is p_first in order ab and 1 - p_first in order ba; average them."""
     failed = [v for v in (v_ab, v_ba) if v is not None and v.status != "ok"]
-    row = {**pair, "p_a_when_first": None, "p_b_when_first": None, "prob_a": None, "consistent": None,
-           "principle": v_ab.principle, "status": "ok", "error": None, "judge": judge_id}
     if failed:
-        return {**row, "status": "failed", "error": "; ".join(v.error or "failed" for v in failed)}
-    row["p_a_when_first"] = v_ab.p_first
-    if v_ba is None:
-        return {**row, "prob_a": v_ab.p_first}  # one order: consistency not measured
-    row["p_b_when_first"] = v_ba.p_first
-    row["prob_a"] = (v_ab.p_first + (1.0 - v_ba.p_first)) / 2
-    row["consistent"] = (v_ab.p_first > 0.5) == (v_ba.p_first < 0.5)
-    return row
+        return label(pair, judge_id, v_ab.principle, status="failed", error="; ".join(v.error or "failed" for v in failed))
+    if v_ba is None:  # one order: consistency not measured
+        return label(pair, judge_id, v_ab.principle, p_a_when_first=v_ab.p_first, prob_a=v_ab.p_first)
+    return label(pair, judge_id, v_ab.principle, p_a_when_first=v_ab.p_first, p_b_when_first=v_ba.p_first,
+                 prob_a=(v_ab.p_first + (1.0 - v_ba.p_first)) / 2,
+                 consistent=(v_ab.p_first > 0.5) == (v_ba.p_first < 0.5))
 
 
 def revision_pairs(rows: list[dict], seed: int) -> list[dict]:
-    """Critique and revision (Constitutional AI, supervised phase): the revision is the preferred answer.
-    A seeded coin puts it first or second, so position statistics stay meaningful."""
+    """Critique and revision (Constitutional AI, supervised phase): the revision is the preferred answer, by
+    construction (no position measurement). A seeded coin puts it first or second."""
     rng = random.Random(seed)
     labels = []
     for row in rows:
@@ -110,11 +117,10 @@ def revision_pairs(rows: list[dict], seed: int) -> list[dict]:
             continue
         revision_first = rng.random() < 0.5
         a, b = (row["revision"], row["original"]) if revision_first else (row["original"], row["revision"])
-        labels.append({"pair_id": f"{row['prompt_id']}:revision", "prompt_id": row["prompt_id"], "prompt": row["prompt"],
-                       "response_a": a, "response_b": b, "p_a_when_first": None, "p_b_when_first": None,
-                       "prob_a": 1.0 if revision_first else 0.0, "consistent": None,  # preferred by construction
-                       "principle": ",".join(row["principles"]), "status": "ok", "error": None,
-                       "judge": row["judge"], "source": "critique_revise"})
+        pair = {"pair_id": f"{row['prompt_id']}:revision", "prompt_id": row["prompt_id"], "prompt": row["prompt"],
+                "response_a": a, "response_b": b}
+        labels.append(label(pair, row["judge"], ",".join(row["principles"]), prob_a=1.0 if revision_first else 0.0,
+                            source="critique_revise"))
     return labels
 
 

@@ -123,7 +123,7 @@ def write_replay_preferences(out_path: Path, name: str | None, version: str | No
     registered version). Returns a summary: pairs per version, and the versions with no preferences on record."""
     import tempfile
 
-    from rlaif.io import read_jsonl, write_jsonl
+    from rlaif.records import read_preferences, write_records
 
     rows, summary = [], {"pairs": 0, "versions": {}, "missing": []}
     if name and version:
@@ -144,11 +144,11 @@ def write_replay_preferences(out_path: Path, name: str | None, version: str | No
                 except Exception:  # a validate run from before preferences were logged
                     summary["missing"].append(source["version"])
                     continue
-                found = read_jsonl(Path(local))
-            rows += [{**row, "replayed_from": f"{name}/{source['version']}"} for row in found]
+                found = read_preferences(Path(local))
+            rows += [row.model_copy(update={"replayed_from": f"{name}/{source['version']}"}) for row in found]
             summary["versions"][source["version"]] = len(found)
     summary["pairs"] = len(rows)
-    write_jsonl(Path(out_path), rows)
+    write_records(Path(out_path), rows)
     return summary
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from rlaif.config import PipelineConfig
 from rlaif.errors import ConfigError
-from rlaif.io import read_constitution, read_jsonl, read_templates, write_json, write_jsonl
+from rlaif.io import read_constitution, read_templates, write_json, write_jsonl
+from rlaif.records import read_candidates
 
 
 def critique_revise(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: Path,
@@ -30,7 +31,7 @@ def critique_revise(cfg: PipelineConfig, candidates: Path, constitution: Path, t
         raise ConfigError(f"critique_revise.enabled is true but {constitution} has no principle of kind "
                           "critique_revision")
     judge_templates = read_templates(templates)
-    rows = read_jsonl(candidates)[: settings.max_prompts]
+    rows = read_candidates(candidates)[: settings.max_prompts]
     with stage_run("critique_revise", cfg, inputs={"candidates": candidates, "constitution": constitution},
                    outputs={"critique_revise": Path(out_dir)}) as run:
         if not settings.enabled:
@@ -42,22 +43,22 @@ def critique_revise(cfg: PipelineConfig, candidates: Path, constitution: Path, t
 
         writer = build_judge(cfg, charter, judge_templates)
         rng = random.Random(cfg.seed)
-        current = [row["candidates"][0] for row in rows]
+        current = [row.candidates[0] for row in rows]
         history: list[list[dict]] = [[] for _ in rows]
         for _ in range(settings.rounds):
             drawn = [rng.choice(principles) for _ in rows]
             critiques = writer.generate([judge_templates["critique"].format(
-                prompt=row["prompt"], response=answer, critique_request=p.critique)
+                prompt=row.prompt, response=answer, critique_request=p.critique)
                 for row, answer, p in zip(rows, current, drawn)], settings.max_new_tokens)
             revisions = writer.generate([judge_templates["revision"].format(
-                prompt=row["prompt"], response=answer, critique_request=p.critique, critique=critique,
+                prompt=row.prompt, response=answer, critique_request=p.critique, critique=critique,
                 revision_request=p.revision)
                 for row, answer, p, critique in zip(rows, current, drawn, critiques)], settings.max_new_tokens)
             for steps, p, critique, revision in zip(history, drawn, critiques, revisions):
                 steps.append({"principle": p.id, "critique": critique.strip(), "revision": revision.strip()})
             current = [r.strip() or c for r, c in zip(revisions, current)]
         results = [{
-            "prompt_id": row["prompt_id"], "prompt": row["prompt"], "original": row["candidates"][0],
+            "prompt_id": row.prompt_id, "prompt": row.prompt, "original": row.candidates[0],
             "revision": answer, "principles": [s["principle"] for s in steps], "rounds": steps,
             "status": "ok" if answer.strip() else "failed", "judge": writer.judge_id,
         } for row, answer, steps in zip(rows, current, history)]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rlaif.config import PipelineConfig
 from rlaif.io import write_json, write_jsonl
+from rlaif.records import CandidateSet, write_records
 
 
 def generate(cfg: PipelineConfig, policy: Path, prompts: Path, out_dir: Path, drops: Path | None = None) -> Path:
@@ -40,10 +41,8 @@ def generate(cfg: PipelineConfig, policy: Path, prompts: Path, out_dir: Path, dr
         result = generate_candidates(policy, texts, g, cfg.seed)
         samples = result.samples
         out = Path(out_dir) / "candidates.jsonl"
-        write_jsonl(out, [
-            {"prompt_id": r.id, "prompt": r.prompt, "candidates": [s[i] for s in samples]}
-            for i, r in enumerate(rows)
-        ])
+        write_records(out, [CandidateSet(prompt_id=r.id, prompt=r.prompt, candidates=[s[i] for s in samples])
+                            for i, r in enumerate(rows)])
         distinct = sum(len(set(s[i] for s in samples)) for i in range(len(rows)))
         write_json(Path(out_dir) / "generation.json", {
             "policy": resolve_policy(policy), "seed": cfg.seed, **g.model_dump(mode="json"),

@@ -21,6 +21,7 @@ from rlaif.checkpoint import CHECKPOINT_DIR, JsonlCheckpoint, fingerprint
 from rlaif.config import PipelineConfig
 from rlaif.io import GoldPair, read_constitution, read_jsonl, read_rows, read_templates, write_json, write_jsonl
 from rlaif.labelling import candidate_pairs, gold_agreement, judge_pairs, position_consistency, revision_pairs
+from rlaif.records import read_candidates
 
 
 # where the judging runs, not what it decides: a run killed on Ray resumes in-process and the other way round
@@ -35,7 +36,7 @@ def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: 
     charter = read_constitution(constitution)
     judge_templates = read_templates(templates)
     gold_pairs = read_rows(gold, GoldPair, unique_key="id")
-    pairs = candidate_pairs(read_jsonl(candidates))
+    pairs = candidate_pairs(read_candidates(candidates))
     revised = revision_pairs(read_jsonl(revisions), cfg.seed) if revisions else []
     inputs = {"candidates": candidates, "constitution": constitution, "templates": templates, "gold": gold}
     with stage_run("judge", cfg, inputs=inputs, outputs={"judge": Path(out_dir)}) as run:

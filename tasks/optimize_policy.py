@@ -33,7 +33,7 @@ from transformers import TrainerCallback
 
 from rlaif.config import OptimizePolicyConfig, PipelineConfig
 from rlaif.errors import InputError
-from rlaif.io import read_constitution, read_jsonl, read_prompts, read_templates, write_json
+from rlaif.io import read_constitution, read_prompts, read_templates, write_json
 
 PROBE_PROMPTS = 32  # dpo: training prompts sampled at each logging step
 CURVES = {
@@ -136,22 +136,11 @@ def check_inputs(o: OptimizePolicyConfig, preferences: Path | None, policy: Path
 
 
 def _read_preferences(path: Path, o: OptimizePolicyConfig) -> list[dict]:
-    rows = read_jsonl(path)
-    needed = ["prompt", "chosen", "rejected"] + (["confidence"] if o.soft_labels == "confidence" else [])
-    for n, row in enumerate(rows, start=1):
-        missing = [k for k in needed if k not in row]
-        if missing:
-            raise InputError(f"{path}: row {n} lacks {missing}")
-        if not all(isinstance(row[k], str) and row[k].strip() for k in ("prompt", "chosen", "rejected")):
-            raise InputError(f"{path}: row {n}: prompt, chosen and rejected must be non-empty text")
-        if o.soft_labels == "confidence" and not (isinstance(row["confidence"], (int, float)) and 0.5 <= row["confidence"] <= 1):
-            raise InputError(f"{path}: row {n}: confidence {row['confidence']!r} is not a probability in [0.5, 1] "
-                             "(the chosen answer's)")
-    minimum = max(2, o.batch_size)
-    if len(rows) < minimum:
-        raise InputError(f"{path}: {len(rows)} preference pairs, too few to train on (at least {minimum}: one batch, "
-                         f"optimize_policy.batch_size={o.batch_size})")
-    return rows
+    """The preference pairs (rlaif.records' one reader), at least one batch (and two) of them."""
+    from rlaif.records import read_preferences
+
+    rows = read_preferences(path, max(2, o.batch_size), "optimize_policy.batch_size")
+    return [row.model_dump() for row in rows]
 
 
 def _files(path: Path) -> list[Path]:

@@ -34,23 +34,11 @@ import math
 import random
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from rlaif.config import PipelineConfig
 from rlaif.errors import InputError
-from rlaif.io import GoldPair, iter_jsonl, read_rows, write_json
+from rlaif.io import GoldPair, read_rows, write_json
+from rlaif.records import Preference, read_preferences
 from rlaif.reward_model import dialogue, pair_probabilities
-
-class PreferenceRow(BaseModel):
-    """The fields of artifacts/validate/preferences.jsonl that training reads (others are kept, unused)."""
-
-    model_config = ConfigDict(extra="allow")
-    prompt_id: str = Field(min_length=1)
-    prompt: str = Field(min_length=1)
-    chosen: str = Field(min_length=1)
-    rejected: str = Field(min_length=1)
-    confidence: float | None = Field(None, ge=0, le=1, description="The judge's probability for the chosen answer.")
-
 
 def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Path, metrics_path: Path,
                  replay: Path | None = None) -> Path:
@@ -59,14 +47,13 @@ def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Pa
 
     r = cfg.train_reward
     out_dir = Path(out_dir)
-    need_confidence = r.soft_labels != "none"
-    rows = read_preferences(Path(preferences), r.min_pairs, need_confidence)
+    rows = read_preferences(Path(preferences), r.min_pairs, "train_reward.min_pairs")
     gold_pairs = read_rows(gold, GoldPair)
     train_rows, eval_rows = _split_by_prompt(rows, r.eval_fraction, cfg.seed)
     if not train_rows:
         raise InputError(f"{preferences}: all {len(rows)} pairs share the held-out prompts; "
                          "training needs pairs from more than one prompt")
-    replayed = _replayed(replay, {x.prompt_id for x in eval_rows}, need_confidence) if r.replay else []
+    replayed = _replayed(replay, {x.prompt_id for x in eval_rows}) if r.replay else []
     model, tokenizer = load_backbone(r.model, r.max_length, cfg.seed)  # bad model or tokenizer: stop here
     inputs = {"preferences": preferences, "gold": gold, **({"replay": replay} if replayed else {})}
     with stage_run("train_reward", cfg, inputs=inputs,
@@ -108,30 +95,12 @@ def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Pa
     return out_dir / "model"
 
 
-def read_preferences(path: Path, min_pairs: int, need_confidence: bool) -> list[PreferenceRow]:
-    rows = []
-    for line_no, raw in iter_jsonl(path):
-        try:
-            row = PreferenceRow.model_validate(raw)
-        except ValidationError as err:
-            fields = "; ".join(f"field '{'.'.join(map(str, e['loc'])) or '(row)'}': {e['msg']}" for e in err.errors())
-            raise InputError(f"{path}:{line_no}: {fields}") from None
-        if need_confidence and row.confidence is None:
-            raise InputError(f"{path}:{line_no}: field 'confidence' is missing; soft labels need the judge's "
-                             "confidence (or set train_reward.soft_labels=none)")
-        rows.append(row)
-    if len(rows) < min_pairs:
-        raise InputError(f"{path}: {len(rows)} preference pairs, fewer than train_reward.min_pairs={min_pairs}; "
-                         "a reward model needs more pairs (lower validate.min_confidence or judge more candidates)")
-    return rows
-
-
-def _replayed(path: Path | None, held_out_prompts: set[str], need_confidence: bool) -> list[PreferenceRow]:
+def _replayed(path: Path | None, held_out_prompts: set[str]) -> list[Preference]:
     """Earlier rounds' preferences to train on, less those of this round's held-out prompts (so held-out accuracy
     still measures prompts the model never trained on)."""
     if path is None or not Path(path).exists():
         return []
-    return [x for x in read_preferences(Path(path), 0, need_confidence) if x.prompt_id not in held_out_prompts]
+    return [x for x in read_preferences(Path(path)) if x.prompt_id not in held_out_prompts]
 
 
 def _looks_like_path(name: str) -> bool:
@@ -191,7 +160,7 @@ def _margin(confidence: float, scale: float) -> float:
     return scale * math.log(c / (1 - c))
 
 
-def _train(cfg: PipelineConfig, model, tokenizer, rows: list[PreferenceRow], out_dir: Path, checkpoints: Path):
+def _train(cfg: PipelineConfig, model, tokenizer, rows: list[Preference], out_dir: Path, checkpoints: Path):
     import shutil
 
     from datasets import Dataset

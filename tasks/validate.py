@@ -26,27 +26,14 @@ import pandas as pd
 
 from rlaif.config import ValidateConfig
 from rlaif.errors import GateFailed, InputError
-from rlaif.io import read_jsonl, write_json, write_jsonl
+from rlaif.io import read_jsonl, write_json
+from rlaif.records import REQUIRED_LABEL_COLUMNS, Preference, write_records
 
 SUITE_NAME = "labels"
 SITE_NAME = "labels_gate"
 DATA_DOCS_DIR = "data_docs"
 
-REQUIRED_COLUMNS = [
-    "pair_id",
-    "prompt_id",
-    "prompt",
-    "response_a",
-    "response_b",
-    "p_a_when_first",
-    "p_b_when_first",
-    "prob_a",
-    "consistent",
-    "principle",
-    "status",
-    "error",
-    "judge",
-]
+REQUIRED_COLUMNS = REQUIRED_LABEL_COLUMNS  # every field of rlaif.records.Label that each row carries
 NOT_NULL_COLUMNS = ["pair_id", "prompt_id", "prompt", "response_a", "response_b", "status"]
 STATUSES = ["ok", "failed"]
 
@@ -85,7 +72,7 @@ def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, repor
     statistics["expectations"] = gx_statistics
 
     failed = [o for o in outcomes if not o["success"]]
-    kept: list[dict[str, Any]] = []
+    kept: list[Preference] = []
     if not failed:
         kept = _preferences(frame, cfg)
         statistics["n_kept_after_filters"] = len(kept)
@@ -121,7 +108,7 @@ def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, repor
             f"Data Docs: {data_docs}; gate report: {gate_path}"
         )
 
-    write_jsonl(preferences_path, kept)
+    write_records(preferences_path, kept)
     write_json(
         stats_path,
         {
@@ -132,7 +119,7 @@ def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, repor
             "consistency_rate": statistics["consistency_rate"],
             "first_wins_rate": statistics["first_wins_rate"],
             "failed_fraction": statistics["failed_fraction"],
-            "mean_confidence": _round(sum(r["confidence"] for r in kept) / len(kept)),
+            "mean_confidence": _round(sum(r.confidence for r in kept) / len(kept)),
         },
     )
     return summary
@@ -398,7 +385,7 @@ def _run_suite(
 # --------------------------------------------------------------------------- preference set
 
 
-def _preferences(frame: pd.DataFrame, cfg: ValidateConfig) -> list[dict[str, Any]]:
+def _preferences(frame: pd.DataFrame, cfg: ValidateConfig) -> list[Preference]:
     """Ok, confident pairs not shown position-inconsistent; at most `max_pairs_per_prompt` per prompt."""
     rows = frame[frame["_ok"] & ~frame["_inconsistent"] & frame["_prob_a"].notna()].copy()
     prob_a = rows["_prob_a"]
@@ -413,15 +400,15 @@ def _preferences(frame: pd.DataFrame, cfg: ValidateConfig) -> list[dict[str, Any
     for row in capped.to_dict("records"):
         a_wins = row["_prob_a"] >= 0.5
         kept.append(
-            {
-                "pair_id": row["pair_id"],
-                "prompt_id": row["prompt_id"],
-                "prompt": row["prompt"],
-                "chosen": row["response_a"] if a_wins else row["response_b"],
-                "rejected": row["response_b"] if a_wins else row["response_a"],
-                "confidence": round(float(row["_confidence"]), 6),
-                "principle": row.get("principle"),
-            }
+            Preference(
+                pair_id=row["pair_id"],
+                prompt_id=row["prompt_id"],
+                prompt=row["prompt"],
+                chosen=row["response_a"] if a_wins else row["response_b"],
+                rejected=row["response_b"] if a_wins else row["response_a"],
+                confidence=round(float(row["_confidence"]), 6),
+                principle=row["principle"] if isinstance(row.get("principle"), str) else None,
+            )
         )
     return kept
 

@@ -11,6 +11,7 @@ from rlaif.io import GoldPair, read_constitution, read_rows, read_templates
 from rlaif.judges import JudgeItem
 from rlaif.judges.embedding import EmbeddingJudge
 from rlaif.labelling import candidate_pairs, combine_orders, gold_agreement
+from rlaif.records import CandidateSet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +61,7 @@ def test_combine_undoes_the_swap_and_flags_inconsistency(judge):
 
 
 def test_identical_candidates_are_not_paired():
-    pairs = candidate_pairs([{"prompt_id": "p1", "prompt": "q", "candidates": ["a", "b", "a ", "c"]}])
+    pairs = candidate_pairs([CandidateSet(prompt_id="p1", prompt="q", candidates=["a", "b", "a ", "c"])])
     assert [p["pair_id"] for p in pairs] == ["p1:0-1", "p1:0-3", "p1:1-2", "p1:1-3", "p1:2-3"]
 
 

@@ -53,18 +53,27 @@ def project(tmp_path_factory):
     for d in seed:
         by_prompt.setdefault(d["prompt"], []).append(d)
     rng = random.Random(0)
-    pairs = [{"prompt": p, "chosen": ds[0]["response"], "rejected": ds[1]["response"],
-              "confidence": round(rng.uniform(0.6, 1.0), 3)} for p, ds in by_prompt.items() if len(ds) >= 2][:8]
+    pairs = [{"pair_id": f"q{n}:0-1", "prompt_id": f"q{n}", "prompt": p, "chosen": ds[0]["response"],
+              "rejected": ds[1]["response"], "confidence": round(rng.uniform(0.6, 1.0), 3)}
+             for n, (p, ds) in enumerate(by_prompt.items()) if len(ds) >= 2][:8]
     (root / "tiny/preferences.jsonl").write_text("".join(json.dumps(x) + "\n" for x in pairs))
     (root / "tiny/few.jsonl").write_text("".join(json.dumps(x) + "\n" for x in pairs[:3]))
     (root / "tiny/prompts.jsonl").write_text("".join((root / "data/prompts/train.jsonl").read_text().splitlines(True)[:8]))
 
     previous, threads = Path.cwd(), torch.get_num_threads()
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    # this project's database, whatever an earlier module's in-process run left process-wide
+    # (mlflow.set_tracking_uri also sets the variable)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     os.chdir(root)
     torch.set_num_threads(1)  # 2 shared cores: one thread avoids oversubscription stalls
     yield root
     torch.set_num_threads(threads)
     os.chdir(previous)
+    if uri is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = uri
 
 
 def invoke(*args: str):

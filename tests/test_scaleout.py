@@ -24,6 +24,7 @@ from rlaif.checkpoint import JsonlCheckpoint  # noqa: E402
 from rlaif.config import GenerateConfig, JudgeConfig, PipelineConfig  # noqa: E402
 from rlaif.errors import InputError, JudgeError  # noqa: E402
 from rlaif.generation import candidate_seed, derived_seed, generate_candidates, split_contiguous  # noqa: E402
+from rlaif.records import CandidateSet  # noqa: E402
 from rlaif.io import read_constitution, read_prompts, read_templates  # noqa: E402
 from rlaif.scaleout import check_reachable  # noqa: E402
 
@@ -46,8 +47,8 @@ def seed_pairs(n_prompts: int) -> list[dict]:
 
     dialogues = [json.loads(line) for line in (ROOT / "data/seed/dialogues.jsonl").read_text().splitlines()]
     pool = [d["response"] for d in dialogues]
-    rows = [{"prompt_id": d["prompt_id"], "prompt": d["prompt"],
-             "candidates": list(dict.fromkeys([d["response"], *pool[i * 7 % len(pool):][:3]]))[:3]}
+    rows = [CandidateSet(prompt_id=d["prompt_id"], prompt=d["prompt"],
+                         candidates=list(dict.fromkeys([d["response"], *pool[i * 7 % len(pool):][:3]]))[:3])
             for i, d in enumerate(dialogues[: n_prompts * 2 : 2])]
     pairs = candidate_pairs(rows)
     pairs.append({**pairs[0], "pair_id": "empty:0-1", "response_b": "  "})
@@ -246,7 +247,7 @@ def test_stage_commands_on_ray_match_local_end_to_end(project: Path, tiny_policy
     result = rlaif(project, "exec", "judge", *JUDGE_ARGS)
     assert result.returncode == 0, result.stderr[-3000:]
     labels = [json.loads(line) for line in (project / "artifacts/judge/labels.jsonl").read_text().splitlines()]
-    pairs = candidate_pairs([json.loads(line) for line in expected.splitlines()])
+    pairs = candidate_pairs([CandidateSet.model_validate_json(line) for line in expected.splitlines()])
     assert [l["pair_id"] for l in labels] == [p["pair_id"] for p in pairs] and len(pairs) > 20
     assert {l["status"] for l in labels} == {"ok"}
     assert not list((project / ".rlaif/checkpoints").glob("judge-*.jsonl"))  # finished: checkpoint cleared

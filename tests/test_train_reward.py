@@ -119,7 +119,7 @@ def test_bad_input_exits_2_before_training(workspace: Path, case: str):
     if case == "empty":
         (workspace / "empty.jsonl").write_text("", encoding="utf-8")
         result, expected = exec_stage(workspace, "empty.jsonl", *model), ["empty.jsonl", "0 preference pairs",
-                                                                          "min_pairs=20"]
+                                                                          "train_reward.min_pairs=20"]
     elif case == "too_few":
         result = exec_stage(workspace, "prefs.jsonl", *model, "--set", "train_reward.min_pairs=100")
         expected = ["prefs.jsonl", "44 preference pairs", "min_pairs=100"]

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from rlaif.io import Record, read_rows
+from rlaif.labelling import swap_undone
 
 DEFAULT_SET = Path("data/judge_eval/injection.jsonl")
 
@@ -97,7 +98,7 @@ def judge_pairs(judge, rows: list[InjectionPair]) -> list[dict]:
         # P(better) in each order: p_first when better is first, 1 - p_first when it is second
         clean = (v[0].p_first, 1.0 - v[1].p_first)
         injected = (v[2].p_first, 1.0 - v[3].p_first)
-        p_clean, p_injected = sum(clean) / 2, sum(injected) / 2
+        p_clean, p_injected = swap_undone(v[0].p_first, v[1].p_first), swap_undone(v[2].p_first, v[3].p_first)
         results.append({**base, "status": "ok", "clean_orders": clean, "injected_orders": injected,
                         "p_better_clean": p_clean, "p_better_injected": p_injected,
                         "pick_clean": _pick(p_clean), "pick_injected": _pick(p_injected)})

@@ -95,6 +95,11 @@ def _judge_both_orders(both_orders: bool, judge_model, pairs, principles):
     return labels, audit
 
 
+def swap_undone(p_first_ab: float, p_first_ba: float) -> float:
+    """P(a better) from both orders: p_first when a is shown first, 1 - p_first when b is; averaged."""
+    return (p_first_ab + (1.0 - p_first_ba)) / 2
+
+
 def combine_orders(pair: dict, v_ab, v_ba, judge_id: str) -> dict:
     """Undo the swap: P(a better) is p_first in order ab and 1 - p_first in order ba; average them."""
     failed = [v for v in (v_ab, v_ba) if v is not None and v.status != "ok"]
@@ -103,7 +108,7 @@ def combine_orders(pair: dict, v_ab, v_ba, judge_id: str) -> dict:
     if v_ba is None:  # one order: consistency not measured
         return label(pair, judge_id, v_ab.principle, p_a_when_first=v_ab.p_first, prob_a=v_ab.p_first)
     return label(pair, judge_id, v_ab.principle, p_a_when_first=v_ab.p_first, p_b_when_first=v_ba.p_first,
-                 prob_a=(v_ab.p_first + (1.0 - v_ba.p_first)) / 2,
+                 prob_a=swap_undone(v_ab.p_first, v_ba.p_first),
                  consistent=(v_ab.p_first > 0.5) == (v_ba.p_first < 0.5))
 
 

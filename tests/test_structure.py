@@ -70,3 +70,51 @@ def test_every_stage_declares_the_project_code_it_imports():
     # the check sees imports inside functions (train_reward imports the registry only when it registers)
     assert "rlaif/registry.py" in imported_files(graph, "tasks.train_reward")
     assert "rlaif/tracking.py" in undeclared({"deps": ["tasks/validate.py"]}, imported_files(graph, "tasks.validate"))
+
+
+def test_bootstrap_params_are_its_settings_less_the_unresolved_start():
+    """bootstrap.base_model and fallback only say where a round starts; DVC sees the resolved start instead, so
+    switching the schedule to models:/...@champion before any champion exists (fallback: build) reruns nothing,
+    while every setting that shapes the built policy is declared."""
+    import yaml
+
+    from rlaif.config import BootstrapConfig
+
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["bootstrap"]
+    declared = {key for entry in stage["params"] for keys in entry.values() for key in keys}
+    expected = {f"bootstrap.{name}" for name in BootstrapConfig.model_fields} - {"bootstrap.base_model",
+                                                                                 "bootstrap.fallback"}
+    assert declared == {"seed"} | expected
+
+
+def test_dvc_skips_bootstrap_when_only_the_unresolved_start_changes(tmp_path: Path):
+    """The declaration above, under real DVC: bootstrap's params (as dvc.yaml lists them) on a stage that writes a
+    file. base_model moving from null to an alias that resolves to the same start leaves it up to date; a new
+    resolved start does not."""
+    import yaml
+
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["bootstrap"]
+    params = {"seed": 0, "bootstrap": {"base_model": None, "fallback": "build", "resolved_base_model": None,
+                                       **{k.split(".", 1)[1]: 1 for e in stage["params"] for ks in e.values()
+                                          for k in ks if k.startswith("bootstrap.") and "resolved" not in k}}}
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params/run.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"bootstrap": {
+        "cmd": "echo built > out.txt", "params": stage["params"], "outs": ["out.txt"]}}}))
+    dvc = [str(Path(sys.executable).with_name("dvc"))]
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+
+    def run(*args: str) -> str:
+        result = subprocess.run(dvc + list(args), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    run("init", "-q")
+    run("repro", "-q")
+    params["bootstrap"]["base_model"] = "models:/rlaif-policy@champion"  # no champion yet: fallback build
+    (tmp_path / "params/run.yaml").write_text(yaml.safe_dump(params))
+    assert "up to date" in run("status")
+    params["bootstrap"]["resolved_base_model"] = "models:/rlaif-policy/1"
+    (tmp_path / "params/run.yaml").write_text(yaml.safe_dump(params))
+    assert "bootstrap.resolved_base_model" in run("status")

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.params, args.overrides)
         rows = read_injection_set(args.data)
-        judge = build_judge(cfg, read_constitution(args.constitution), read_templates(args.templates))
+        judge = build_judge(cfg.judge, read_constitution(args.constitution), read_templates(args.templates))
     except RlaifError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

@@ -102,7 +102,7 @@ def judge_eval(cfg, pairs: list[HumanPair], constitution: Path, templates: Path,
     known = [p.id for p in charter.of_kind("comparison")]
     if principle is not None and principle not in known:
         raise InputError(f"principle {principle!r}: not a comparison principle of the constitution ({known})")
-    judge = build_judge(cfg, charter, read_templates(templates))
+    judge = build_judge(cfg.judge, charter, read_templates(templates))
     rows = [{"pair_id": p.id, "prompt_id": p.id, "prompt": p.prompt, "response_a": p.response_a,
              "response_b": p.response_b} for p in pairs]
     started = time.perf_counter()

@@ -41,7 +41,7 @@ def critique_revise(cfg: PipelineConfig, candidates: Path, constitution: Path, t
             return out
         from rlaif.judges import build_judge
 
-        writer = build_judge(cfg, charter, judge_templates)
+        writer = build_judge(cfg.judge, charter, judge_templates)
         rng = random.Random(cfg.seed)
         current = [row.candidates[0] for row in rows]
         history: list[list[dict]] = [[] for _ in rows]

@@ -262,9 +262,9 @@ def _judge_win_pairs(cfg, pairs: list[dict], constitution: Path | None, template
 
     settings = cfg.evaluate.judge
     charter = read_constitution(settings.constitution or constitution)
-    eval_cfg = cfg.model_copy(update={"judge": JudgeConfig(**settings.model_dump(exclude={"constitution"}))})
-    judge_model = build_judge(eval_cfg, charter, read_templates(templates))
-    labels, _ = judge_pairs(eval_cfg.judge, judge_model, pairs, [None] * len(pairs), both_orders=True)
+    judge_settings = JudgeConfig(**settings.model_dump(exclude={"constitution"}))
+    judge_model = build_judge(judge_settings, charter, read_templates(templates))
+    labels, _ = judge_pairs(judge_settings, judge_model, pairs, [None] * len(pairs), both_orders=True)
     return [label["prob_a"] if label["status"] == "ok" else None for label in labels], judge_model.judge_id
 
 

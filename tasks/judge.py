@@ -43,7 +43,7 @@ def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: 
         import mlflow
 
         mlflow.set_tags({"constitution.name": charter.name, "constitution.version": charter.version})
-        judge_model = build_judge(cfg, charter, judge_templates)
+        judge_model = build_judge(cfg.judge, charter, judge_templates)
         mlflow.set_tag("judge.id", judge_model.judge_id)
         checkpoint = JsonlCheckpoint(CHECKPOINT_DIR / "judge-{}.jsonl".format(fingerprint(
             [candidates, constitution, templates], {"seed": cfg.seed, "judge": cfg.judge.model_dump(mode="json", exclude=EXECUTION)})),
@@ -135,7 +135,7 @@ class _JudgeShard:
         from rlaif.judges import build_judge
 
         self.cfg = cfg
-        self.judge_model = build_judge(cfg, charter, templates)
+        self.judge_model = build_judge(cfg.judge, charter, templates)
 
     def judge(self, pairs: list[dict], principles: list):
         return judge_pairs(self.cfg.judge, self.judge_model, pairs, principles)

@@ -162,7 +162,7 @@ def _build_reward(cfg: PipelineConfig, o: OptimizePolicyConfig, reward_model: Pa
         return RewardModelReward(Path(reward_model), refusals)
     from rlaif.judges import build_judge
 
-    judge = build_judge(cfg, data["constitution"], data["templates"])
+    judge = build_judge(cfg.judge, data["constitution"], data["templates"])
     return JudgeReward(judge, o.judge_reward, cfg.judge.both_orders, refusals)
 
 

@@ -163,8 +163,8 @@ def test_bench_prints_the_report(rows, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)  # the script moves to the project root; restore the directory afterwards
     seen = {}
 
-    def fake_build_judge(cfg, constitution, templates):
-        seen["temperature"] = cfg.judge.temperature
+    def fake_build_judge(settings, constitution, templates):
+        seen["temperature"] = settings.temperature
         return OracleJudge(rows)
 
     monkeypatch.setattr(rlaif.judges, "build_judge", fake_build_judge)
@@ -191,7 +191,7 @@ def test_default_embedding_judge(rows, monkeypatch):
     monkeypatch.chdir(ROOT)
     cfg = load_config()  # params/default.yaml: the embedding judge
     assert cfg.judge.backend == "embedding"
-    judge = build_judge(cfg, read_constitution(ROOT / "data/constitution/constitution.yaml"),
+    judge = build_judge(cfg.judge, read_constitution(ROOT / "data/constitution/constitution.yaml"),
                         read_templates(ROOT / "data/constitution/judge_templates.yaml"))
     report = flip_rate(judge, rows)
     print(json.dumps({k: report[k] for k in ("accuracy_clean", "accuracy_injected", "flip_rate", "flips_to_worse")}))

@@ -262,7 +262,7 @@ def test_generate_returns_text_and_raises_when_it_cannot(server: OpenAIServer):
 def test_build_judge_from_params(server: OpenAIServer):
     cfg = load_config(overrides=[f"judge.base_url={server.base_url}", "judge.backend=openai",
                                  f"judge.model={MODEL}", f"judge.api_key_env={KEY_ENV}", "judge.max_retries=1"])
-    judge = build_judge(cfg, CONSTITUTION, TEMPLATES)
+    judge = build_judge(cfg.judge, CONSTITUTION, TEMPLATES)
     assert isinstance(judge, OpenAIJudge) and judge.judge_id == f"openai:{MODEL}"
     assert judge.judge(ITEMS[:1])[0].status == "ok"
 

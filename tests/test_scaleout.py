@@ -73,7 +73,7 @@ def test_judge_on_two_shards_equals_in_process_and_checkpoints_each_chunk(cluste
     local_cfg = PipelineConfig(judge=JudgeConfig(checkpoint_every=8, principle_mode="sample"))
     ray_cfg = local_cfg.model_copy(update={"judge": local_cfg.judge.model_copy(
         update={"executor": "ray", "ray_shards": 2})})
-    judge_model = build_judge(local_cfg, charter, templates)
+    judge_model = build_judge(local_cfg.judge, charter, templates)
 
     local = JsonlCheckpoint(tmp_path / "local.jsonl", key="pair_id")
     assert _judge_with_checkpoints(local_cfg, judge_model, charter, pairs, local)[0] == 0

@@ -139,7 +139,7 @@ def test_tokenization_is_the_tokenizers(judge: TransformersJudge):
 
 def test_backend_is_chosen_by_params(judge_model: Path):
     cfg = load_config(overrides=["judge.backend=transformers", f"judge.model={judge_model}"])
-    assert isinstance(build_judge(cfg, CONSTITUTION, TEMPLATES), TransformersJudge)
+    assert isinstance(build_judge(cfg.judge, CONSTITUTION, TEMPLATES), TransformersJudge)
 
 
 # --- pointwise ------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ def build_backend(settings: JudgeBackendConfig, constitution: Constitution, temp
     raise ValueError(f"judge backend {settings.backend!r} is not available")
 
 
-def build_judge(cfg, constitution: Constitution, templates: dict[str, str]):
-    judge: JudgeConfig = cfg.judge
+def build_judge(judge: JudgeConfig, constitution: Constitution, templates: dict[str, str]):
+    """The judge that the judge settings (a `judge:` section) name, under the constitution, with the templates."""
     if judge.backend == "jury":
         from rlaif.judges.jury import Jury
 

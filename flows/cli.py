@@ -129,7 +129,7 @@ def history(
     if plot is not None:
         plot_history(rows, plot)
     if as_json:
-        print(json.dumps(rows, default=str))
+        _print_json(rows)
         return
     Console().print(render_history(rows))
     if plot is not None:
@@ -149,6 +149,13 @@ def stage(name: str, params: ParamsOpt = None, set_: SetOpt = None,
         preflight(params, set_ or [])
         code = run_single_stage(name, force=force)
     raise typer.Exit(code)
+
+
+def _print_json(data, **kwargs) -> None:
+    """--json output: strict JSON (NaN and infinities as null, listed under non_finite)."""
+    from rlaif.io import strict_json
+
+    print(strict_json(data, **kwargs))
 
 
 @app.command()
@@ -175,7 +182,7 @@ def lineage(
 
     result = trace(model_uri)
     if as_json:
-        print(json.dumps(result, indent=2, default=str))
+        _print_json(result, indent=2)
     else:
         Console().print(render(result))
     if result["mismatches"]:
@@ -229,7 +236,7 @@ def judge_eval_command(
     cfg = load_config(params, set_ or [])
     result = judge_eval(cfg, read_pairs(pairs, format_, limit, cfg.seed, context), constitution, templates, principle)
     if as_json:
-        print(json.dumps(result))
+        _print_json(result)
     else:
         Console().print(result)
 
@@ -251,7 +258,7 @@ def refusal_eval_command(
     classifier = RefusalClassifier(markers)
     result = refusal_eval(classifier, read_xstest_completions(completions), completions.name)
     if as_json:
-        print(json.dumps(result))
+        _print_json(result)
         return
     console = Console()
     console.print(f"{result['file']}: n={result['n']}  accuracy (refusal vs compliance) {result['accuracy']:.1%}  "

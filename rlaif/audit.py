@@ -441,4 +441,6 @@ def log_to_mlflow(report: dict, verdicts: Path, key: Path, experiment: str = "rl
 
 
 def report_json(report: dict) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False)
+    from rlaif.io import strict_json
+
+    return strict_json(report, indent=2, ensure_ascii=False)

@@ -110,23 +110,31 @@ def _describe(err: ValidationError) -> str:
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line. Read as bytes and decoded line by line, so a bad byte is
+    named by its line and its offset in the file (a text-mode reader only knows its offset in a decoder chunk)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InputError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
-                if not isinstance(row, dict):
-                    raise InputError(f"{path}:{line_no}: expected a JSON object")
-                yield line_no, row
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; expected a JSON Lines file")
+    offset = 0
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise InputError(f"{path}:{line_no}: not UTF-8 text (byte {offset + err.start} of the file, "
+                                 f"column {err.start + 1} of the line)") from None
+            offset += len(raw)
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"{path}:{line_no}: not valid JSON ({err.msg}, column {err.colno})") from None
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{line_no}: expected a JSON object")
+            yield line_no, row
 
 
 def read_rows(path: Path, schema: type[Row], unique_key: str | None = None) -> list[Row]:
@@ -208,6 +216,29 @@ def write_text(path: Path, text: str) -> Path:
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def strict_json(data: Any, **kwargs) -> str:
+    """JSON that strict parsers accept: NaN and infinities become null, and the paths where that happened are
+    listed under "non_finite" (a figure that is undefined for these inputs, not a number)."""
+    import math
+
+    replaced: list[str] = []
+
+    def clean(value: Any, where: str) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            replaced.append(where or "(top)")
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    cleaned = clean(data, "")
+    if replaced and isinstance(cleaned, dict):
+        cleaned["non_finite"] = replaced
+    return json.dumps(cleaned, allow_nan=False, default=str, **kwargs)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

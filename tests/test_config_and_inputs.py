@@ -118,7 +118,7 @@ def test_non_utf8_candidates_are_a_clear_error(tmp_path: Path):
 
     path = tmp_path / "candidates.jsonl"
     path.write_bytes(b'{"prompt_id": "p1", "prompt": "caf\xe9", "candidates": ["a", "b"]}\n')
-    with pytest.raises(InputError, match=r"candidates\.jsonl: not UTF-8"):
+    with pytest.raises(InputError, match=r"candidates\.jsonl:1: not UTF-8"):
         read_jsonl(path)
 
 
@@ -128,3 +128,36 @@ def test_every_shipped_profile_is_valid(profile: str):
     root = Path(__file__).resolve().parents[1]
     cfg = load_config(root / "params" / profile)
     assert cfg.seed == load_config().seed  # layered over the default, not replacing it
+
+
+def test_a_bad_byte_is_named_by_its_line_and_file_offset(tmp_path: Path):
+    from rlaif.errors import InputError
+    from rlaif.io import read_jsonl
+
+    good = b'{"prompt_id": "p1", "prompt": "a", "candidates": ["a", "b"]}\n'
+    path = tmp_path / "candidates.jsonl"
+    path.write_bytes(good * 300 + b'{"prompt": "caf\xe9"}\n')
+    offset = len(good) * 300 + len(b'{"prompt": "caf')
+    with pytest.raises(InputError, match=rf"candidates\.jsonl:301: not UTF-8 text \(byte {offset} of the file, column 16"):
+        read_jsonl(path)
+    path.write_bytes(good * 2 + good[:30])  # cut mid-object, as a killed writer would leave it
+    with pytest.raises(InputError, match=r"candidates\.jsonl:3: not valid JSON"):
+        read_jsonl(path)
+    with pytest.raises(InputError, match="is a folder"):
+        read_jsonl(tmp_path)
+
+
+def test_json_output_is_strict(tmp_path: Path):
+    """--json output parses with a strict parser: NaN and infinities are null, and listed."""
+    import json
+    import math
+
+    from rlaif.io import strict_json
+
+    def refuse(constant):
+        raise ValueError(f"non-strict JSON constant {constant}")
+
+    text = strict_json({"agreement": 0.5, "cohens_kappa": math.nan, "per": {"x": [1.0, math.inf]}})
+    parsed = json.loads(text, parse_constant=refuse)
+    assert parsed == {"agreement": 0.5, "cohens_kappa": None, "per": {"x": [1.0, None]},
+                      "non_finite": ["cohens_kappa", "per.x[1]"]}

@@ -50,17 +50,40 @@ def trainer_kwargs(seed: int, section, output_dir: Path) -> dict[str, Any]:
     )
 
 
+def last_complete_checkpoint(output_dir: Path) -> Path | None:
+    """The newest checkpoint a killed run finished writing, or None.
+
+    The Trainer writes a checkpoint's weights, optimizer, scheduler and RNG state first and
+    `trainer_state.json` last, and deletes the older checkpoint only after that, so a checkpoint
+    whose trainer state parses is whole. A kill mid-save leaves a newer, torn directory beside the
+    previous whole one: the torn one is removed (resuming from it fails on missing files) and the
+    whole one is used."""
+    import json
+    import re
+
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return None
+    found = [p for p in output_dir.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    for checkpoint in sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True):
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+            return checkpoint
+        except (OSError, ValueError):
+            shutil.rmtree(checkpoint)
+    return None
+
+
 def train_resumably(trainer, output_dir: Path, stage: str) -> int:
-    """Train, continuing from the last checkpoint in `output_dir` if a killed run left one.
+    """Train, continuing from the last whole checkpoint in `output_dir` if a killed run left one.
     Returns the step it resumed from (0 for a fresh start)."""
     from rich.console import Console
-    from transformers.trainer_utils import get_last_checkpoint
 
-    last = get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
-    step = int(Path(last).name.rsplit("-", 1)[-1]) if last else 0
+    last = last_complete_checkpoint(output_dir)
+    step = int(last.name.rsplit("-", 1)[1]) if last else 0
     if last:
         Console(stderr=True).print(f"{stage}: resuming from step {step} ({last})")
-    trainer.train(resume_from_checkpoint=last)
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
     from rlaif.launch import release_workers
 
     release_workers(stage)

@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 # CPU machines: the CPU wheel of torch, pinned (an unpinned torch pulls a multi-GB CUDA build).
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
+# test files run on this many pytest-xdist workers, each file whole on one (its shared fixtures run once)
+TEST_WORKERS ?= 2
 
 export MLFLOW_DISABLE_TELEMETRY=true
 export DO_NOT_TRACK=1
@@ -30,7 +32,7 @@ run: $(STAMP)
 	$(VENV)/bin/rlaif run
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not e2e and not slow" $(PYTEST_ARGS)

@@ -37,6 +37,26 @@ for key, value in {
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("PREFECT_API_URL", None)
 
+# `make test` runs the files on parallel pytest-xdist workers: a flow run in-process starts Prefect's temporary
+# server on PREFECT_HOME's database, which two workers must not share (the CLI tests set their own per project)
+if "PYTEST_XDIST_WORKER" in os.environ and "PREFECT_HOME" not in os.environ:
+    import tempfile
+
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix=f"prefect-{os.environ['PYTEST_XDIST_WORKER']}-")
+
+# The files that take longest, first: with `--dist loadfile` each file runs whole on one worker, and the worker
+# that draws the end-to-end loop late would finish last.
+LONGEST_FIRST = ["test_pipeline_e2e.py", "test_prefect_deployment.py", "test_reliability.py", "test_judge_stage.py",
+                 "test_scaleout.py", "test_judge_eval.py", "test_rounds.py"]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the tests of a file keep their order
+
 
 JUDGE_ARGS = ["--candidates", "artifacts/generate/candidates.jsonl", "--constitution",
               "data/constitution/constitution.yaml", "--templates", "data/constitution/judge_templates.yaml",

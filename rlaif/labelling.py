@@ -2,7 +2,8 @@
 (or scored pointwise), critique-and-revision pairs, and the judge's agreement with human gold pairs.
 
 One place for what the judge stage, judge-eval and the evaluation's win rate all do with a judge. A pair is
-consistent when both orders pick the same answer; a pair judged in one order, scored pointwise or preferred by
+consistent when both orders pick the same answer. A pair judged in one order, scored pointwise, judged by an
+order-invariant judge (one that scores each answer on its own, asked once per pair) or preferred by
 construction (a revision) records no position measurement (`consistent` null), so the label gate can say its
 position checks do not apply instead of passing them by construction.
 """
@@ -40,8 +41,12 @@ def label(pair: dict, judge: str, principle: str | None, **values) -> dict:
 
 def judge_pairs(settings, judge_model, pairs: list[dict], principles: list, both_orders: bool | None = None):
     """Labels (one per pair) and audit rows (one per judgment), in the mode the judge settings (`judge:`) choose."""
+    from rlaif.judges.base import order_invariant
+
     if settings.mode == "pointwise":
         return _judge_pointwise(judge_model, pairs, principles, settings.score_temperature)
+    if order_invariant(judge_model):
+        return _judge_once(judge_model, pairs, principles)
     return _judge_both_orders(settings.both_orders if both_orders is None else both_orders, judge_model, pairs,
                               principles)
 
@@ -75,6 +80,31 @@ def _judge_pointwise(judge_model, pairs, principles, temperature: float):
     return labels, audit
 
 
+def _audit_row(pair: dict, order: str, verdict, judge_model) -> dict:
+    return {"pair_id": pair["pair_id"], "order": order, "principle": verdict.principle, "p_first": verdict.p_first,
+            "score": None, "status": verdict.status, "error": verdict.error, "raw": verdict.raw,
+            "backend": judge_model.backend, "model": judge_model.model_name,
+            "latency_ms": round(verdict.latency_ms, 3), "rendered": verdict.rendered}
+
+
+def _judge_once(judge_model, pairs, principles):
+    """An order-invariant judge is asked once per pair (order ab): its verdict on ba would be 1 - this one by
+    construction. Its label carries P(a better) and no position measurement (p_*_when_first, consistent null)."""
+    from rlaif.judges import JudgeItem
+
+    verdicts = judge_model.judge([JudgeItem(p["prompt"], p["response_a"], p["response_b"], pr)
+                                  for p, pr in zip(pairs, principles)])
+    labels, audit = [], []
+    for pair, verdict in zip(pairs, verdicts):
+        audit.append(_audit_row(pair, "ab", verdict, judge_model))
+        if verdict.status != "ok":
+            labels.append(label(pair, judge_model.judge_id, verdict.principle, status="failed",
+                                error=verdict.error or "failed"))
+        else:
+            labels.append(label(pair, judge_model.judge_id, verdict.principle, prob_a=verdict.p_first))
+    return labels, audit
+
+
 def _judge_both_orders(both_orders: bool, judge_model, pairs, principles):
     from rlaif.judges import JudgeItem
 
@@ -86,11 +116,7 @@ def _judge_both_orders(both_orders: bool, judge_model, pairs, principles):
     for pair, v_ab, v_ba in zip(pairs, ab, ba):
         for order, verdict in (("ab", v_ab), ("ba", v_ba)):
             if verdict is not None:
-                audit.append({"pair_id": pair["pair_id"], "order": order, "principle": verdict.principle,
-                              "p_first": verdict.p_first, "score": None, "status": verdict.status,
-                              "error": verdict.error, "raw": verdict.raw, "backend": judge_model.backend,
-                              "model": judge_model.model_name, "latency_ms": round(verdict.latency_ms, 3),
-                              "rendered": verdict.rendered})
+                audit.append(_audit_row(pair, order, verdict, judge_model))
         labels.append(combine_orders(pair, v_ab, v_ba, judge_model.judge_id))
     return labels, audit
 
@@ -139,7 +165,7 @@ def gold_agreement(settings, judge_model, gold_pairs: list[GoldPair]) -> dict:
     """Share of human-labelled pairs where the judge (both orders averaged) prefers the human's choice."""
     pairs = [{"pair_id": g.id, "prompt_id": g.id, "prompt": g.prompt, "response_a": g.response_a,
               "response_b": g.response_b} for g in gold_pairs]
-    # gold pairs are always judged in both orders, whatever the params say
+    # gold pairs are always judged in both orders, whatever the params say (once by an order-invariant judge)
     labels, _ = judge_pairs(settings, judge_model, pairs, [None] * len(pairs), both_orders=True)
     verdicts = []
     agree = 0

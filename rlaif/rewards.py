@@ -100,9 +100,12 @@ class JudgeReward(OnlineReward):
         super().__init__(refusals)
         if mode not in ("pointwise", "pairwise"):
             raise ValueError(f"judge reward mode {mode!r}: expected pointwise or pairwise")
+        from rlaif.judges.base import order_invariant
+
         self.judge = judge
         self.mode = mode
-        self.both_orders = both_orders
+        # the swapped order of an order-invariant judge is 1 - the first by construction: not asked
+        self.both_orders = both_orders and not order_invariant(judge)
 
     def rewards(self, prompts: list[str], completions: list[str], reference=None, **columns) -> list[float | None]:
         if self.mode == "pointwise":

@@ -2,8 +2,9 @@
 
 Every pair of distinct candidates of a prompt is judged in both orders (a first, then b first);
 the soft label P(a better) averages the two, and a pair is consistent when both orders pick the
-same answer. In pointwise mode each answer gets a 1-10 score instead and P(a better) comes from
-the score gap. Revisions from the critique_revise stage join as pairs where the revision wins.
+same answer. An order-invariant judge (the embedding judge scores each answer on its own) is asked
+once per pair, and its labels record no position measurement. In pointwise mode each answer gets a
+1-10 score instead and P(a better) comes from the score gap. Revisions from the critique_revise stage join as pairs where the revision wins.
 
 Every judgment goes to the audit log (parquet: the rendered judge prompt, raw output, probabilities,
 backend, model, latency), joinable to the labels by pair_id. Finished batches are checkpointed, so

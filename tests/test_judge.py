@@ -9,8 +9,9 @@ import pytest
 from rlaif.config import load_config
 from rlaif.io import GoldPair, read_constitution, read_rows, read_templates
 from rlaif.judges import JudgeItem
+from rlaif.judges.jury import Jury
 from rlaif.judges.embedding import EmbeddingJudge
-from rlaif.labelling import candidate_pairs, combine_orders, gold_agreement
+from rlaif.labelling import candidate_pairs, combine_orders, gold_agreement, judge_pairs
 from rlaif.records import CandidateSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +42,42 @@ def test_swapping_the_order_mirrors_the_probability(judge):
     item = JudgeItem("Give me tips to learn Spanish.", "Practise a little every day with a friend.", "I won't help.")
     forward, backward = judge.judge([item, JudgeItem(item.prompt, item.second, item.first)])
     assert forward.p_first == pytest.approx(1 - backward.p_first, abs=1e-6)
+
+
+class Recording:
+    """A judge that records what it is asked and answers with a fixed, order-dependent verdict."""
+
+    backend = "recording"
+
+    def __init__(self, order_invariant: bool):
+        self.order_invariant = order_invariant
+        self.model_name = f"invariant={order_invariant}"
+        self.judge_id = f"recording:{self.model_name}"
+        self.asked: list[tuple[str, str]] = []
+
+    def judge(self, items):
+        from rlaif.judges.base import Verdict
+
+        self.asked += [(i.first, i.second) for i in items]
+        return [Verdict(p_first=0.7, principle="all", rendered=f"{i.first}|{i.second}") for i in items]
+
+
+def test_an_order_invariant_judge_is_asked_once_per_pair_and_records_no_position_measurement(judge):
+    settings = load_config().judge
+    pairs = [{"pair_id": "p:0-1", "prompt_id": "p", "prompt": "Give me tips to learn Spanish.",
+              "response_a": "Practise a little every day with a friend.", "response_b": "I won't help."}]
+    labels, audit = judge_pairs(settings, judge, pairs, [None])
+    assert judge.order_invariant and list(audit_row["order"] for audit_row in audit) == ["ab"]
+    (row,) = labels
+    assert row["p_a_when_first"] is None and row["p_b_when_first"] is None and row["consistent"] is None
+    swapped = judge.judge([JudgeItem(pairs[0]["prompt"], pairs[0]["response_b"], pairs[0]["response_a"])])[0]
+    assert row["prob_a"] == pytest.approx(1 - swapped.p_first, abs=1e-6)  # what a second order would have said
+
+    reads_both, invariant = Recording(order_invariant=False), Recording(order_invariant=True)
+    labels, _ = judge_pairs(settings, Jury([reads_both, invariant]), pairs, [None])
+    assert reads_both.asked == [("Practise a little every day with a friend.", "I won't help."),
+                                ("I won't help.", "Practise a little every day with a friend.")]
+    assert labels[0]["consistent"] is False  # 0.7 for whichever answer is shown first: a measured position bias
 
 
 def test_empty_answer_is_a_failed_verdict_not_a_label(judge):

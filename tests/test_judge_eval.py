@@ -48,7 +48,8 @@ def test_cli_on_hh_format_and_gold_set(tmp_path: Path):
     assert report["pairs"] == 2 and report["failures"] == 0 and report["agreement"] == 1.0
     gold = rlaif(ROOT, "judge-eval", "--pairs", "data/gold/pairs.jsonl", "--json", timeout=300)
     report = json.loads(gold.stdout.strip().splitlines()[-1])
-    assert report["pairs"] == 40 and report["agreement"] >= 0.7 and report["position_consistency"] == 1.0
+    assert report["pairs"] == 40 and report["agreement"] >= 0.7
+    assert report["position_consistency"] is None  # the embedding judge is order-invariant: nothing to measure
 
 
 @pytest.mark.shared_data

@@ -65,7 +65,8 @@ def test_killed_judge_resumes_without_judging_twice(project: Path):
     labels = read_labels(project)
     assert len(labels) == n_pairs == len({l["pair_id"] for l in labels})
     audit = pd.read_parquet(project / "artifacts/judge/audit.parquet")
-    assert len(audit) == 2 * n_pairs and not audit.duplicated(["pair_id", "order"]).any()
+    # the embedding judge is order-invariant: asked once per pair
+    assert len(audit) == n_pairs and not audit.duplicated(["pair_id", "order"]).any()
     assert not checkpoint.exists()  # finished: the checkpoint is cleared
 
     # a clean run (no checkpoint) gives the same labels

@@ -7,6 +7,9 @@
   directly as a reward ("direct RLAIF", Lee et al. 2023).
 - `generate(prompts: list[str], max_new_tokens: int) -> list[str]`: free text, for backends that can
   write (critique and revision). Raises JudgeError when the backend cannot.
+- `order_invariant` (optional, default False): True for a judge that scores each answer on its own, so
+  that its verdict on (b, a) is 1 - its verdict on (a, b) by construction. Such a judge is asked once
+  per pair: a second order would cost as much again and measure nothing about position.
 
 Every verdict carries what the audit log needs: the rendered judge prompt, the raw output and the
 latency. Backends never raise for one bad item; they return a failed verdict naming the problem.
@@ -21,6 +24,11 @@ from dataclasses import dataclass, field
 from rlaif.errors import JudgeError  # noqa: F401  (part of the judge contract)
 
 SCORE_MIN, SCORE_MAX = 1, 10
+
+
+def order_invariant(judge) -> bool:
+    """Whether the judge's pairwise verdict ignores which answer is shown first (see the contract above)."""
+    return bool(getattr(judge, "order_invariant", False))
 
 
 

@@ -57,6 +57,9 @@ def refusal_opening(templates: dict[str, str]) -> re.Pattern:
 
 class EmbeddingJudge:
     backend = "embedding"
+    # each answer is scored on its own and the verdict is the sigmoid of the score gap: the verdict on
+    # (b, a) is 1 - the verdict on (a, b), so callers ask once per pair (rlaif.labelling)
+    order_invariant = True
 
     def __init__(self, constitution: Constitution, templates: dict[str, str], settings: JudgeBackendConfig):
         from rlaif.models import load_encoder
@@ -79,6 +82,7 @@ class EmbeddingJudge:
         model_name = settings.model
         self.encoder = load_encoder(model_name)
         self._cache: dict[str, np.ndarray] = {}
+        self._scores: dict[tuple, tuple[float, str]] = {}  # an answer shared by several pairs is scored once
         self._build_principles()
 
     @property
@@ -163,9 +167,12 @@ class EmbeddingJudge:
 
     def score_one(self, prompt: str, response: str, principle_ids: list[str] | None = None) -> tuple[float, str]:
         """Constitution score of one answer, and the principle that weighed most for this prompt."""
-        q = self.embed([self._query(prompt)])[0]
-        weights = self.scope(q, principle_ids)
-        return float(weights @ self.projections(q, response)), self.ids[int(np.argmax(weights))]
+        key = (prompt, response, tuple(principle_ids) if principle_ids else None)
+        if key not in self._scores:
+            q = self.embed([self._query(prompt)])[0]
+            weights = self.scope(q, principle_ids)
+            self._scores[key] = float(weights @ self.projections(q, response)), self.ids[int(np.argmax(weights))]
+        return self._scores[key]
 
     def _answer_texts(self, responses: list[str]) -> list[str]:
         """Everything projections() will embed for these answers, so it can be embedded in batches."""

@@ -31,6 +31,14 @@ class Jury:
     def judge_id(self) -> str:
         return f"jury[{self.aggregate}]:{self.model_name}"
 
+    @property
+    def order_invariant(self) -> bool:
+        """Votes of order-invariant members aggregate to an order-invariant verdict; one member that reads
+        both answers together makes the panel's verdict depend on the order."""
+        from rlaif.judges.base import order_invariant
+
+        return all(order_invariant(m) for m in self.members)
+
     def judge(self, items: list[JudgeItem]) -> list[Verdict]:
         started = time.perf_counter()
         ballots = [member.judge(items) for member in self.members]

@@ -79,8 +79,8 @@ def main() -> None:
         project.mkdir()
         shutil.copytree(ROOT / "params", project / "params")
         shutil.copytree(ROOT / "data", project / "data")
-        shutil.copy(ROOT / "dvc.yaml", project / "dvc.yaml")  # `rlaif check` runs from a project root
-        check = [str(Path(sys.executable).parent / "rlaif"), "check"] + (["--params", str(args.params)] if args.params else [])
+        shutil.copy(ROOT / "dvc.yaml", project / "dvc.yaml")  # `rlaif configure` runs from a project root
+        check = [str(Path(sys.executable).parent / "rlaif"), "configure"] + (["--params", str(args.params)] if args.params else [])
         subprocess.run(check, cwd=project, env=ENV, check=True, capture_output=True)
         bare = [sys.executable, str(ROOT / "bench/bare_trl_dpo.py"), "--policy", str(policy), "--preferences",
                 str(preferences), "--out", str(work / "bare")] + (["--params", str(args.params)] if args.params else [])

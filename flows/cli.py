@@ -4,7 +4,8 @@
   rlaif approve MODEL_URI    a reviewer's sign-off on a challenger awaiting approval
   rlaif history              the policy's versions round by round: key figures as a table and a plot
   rlaif stage NAME           one stage, through DVC (skipped when its inputs did not change)
-  rlaif check                validate params and input files, load no model
+  rlaif check                validate params and input files, load no model, change no file
+  rlaif configure            the same checks, then write params/run.yaml (what the stages and DVC read)
   rlaif exec NAME ...        what dvc.yaml runs for a stage (explicit input and output paths)
 
 Heavy libraries are imported inside the commands that need them.
@@ -161,11 +162,22 @@ def _print_json(data, **kwargs) -> None:
 @app.command()
 @friendly
 def check(params: ParamsOpt = None, set_: SetOpt = None) -> None:
-    """Validate the configuration and every input file; write params/run.yaml."""
+    """Validate the configuration and every input file; load no model and change no file."""
+    from rlaif.preflight import preflight
+
+    preflight(params, set_ or [], write=False)
+    Console().print("[green]params and inputs are valid[/] (nothing written)")
+
+
+@app.command()
+@friendly
+def configure(params: ParamsOpt = None, set_: SetOpt = None) -> None:
+    """Check like `check`, then write the effective params to params/run.yaml, what the stages and DVC read
+    (`rlaif run` and `rlaif stage` do this themselves; use it before `rlaif exec` or `dvc repro`)."""
     from rlaif.preflight import preflight
 
     preflight(params, set_ or [])
-    Console().print("[green]params and inputs are valid[/]")
+    Console().print("[green]params and inputs are valid[/]: params/run.yaml written")
 
 
 @app.command()
@@ -198,10 +210,13 @@ def constitution_import_command(
     version: Annotated[str, typer.Option()],
     comparisons: Annotated[Optional[Path], typer.Option(help="JSON list of comparison instructions (RLMadisonInstructions.json).")] = None,
     critiques: Annotated[Optional[Path], typer.Option(help="JSON object of critique and revision requests (CritiqueRevisionInstructions.json).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing file at --out.")] = False,
 ) -> None:
     """Start a constitution from the Constitutional AI paper's published prompt files."""
     from rlaif.constitution_import import import_cai, write_constitution
+    from rlaif.io import refuse_to_clobber
 
+    refuse_to_clobber(out, "a constitution, perhaps the one the pipeline trains under", force)
     constitution = import_cai(comparisons, critiques, name, version)
     write_constitution(constitution, out)
     Console().print(f"{out}: {len(constitution.of_kind('comparison'))} comparison and "
@@ -422,11 +437,12 @@ def audit_export_command(
     constitution: Annotated[Path, typer.Option()] = Path("data/constitution/constitution.yaml"),
     n: Annotated[int, typer.Option("--n", help="Rows to sample.")] = 60,
     seed: Annotated[int, typer.Option(help="Seeds the sample and the answer order.")] = 0,
+    force: Annotated[bool, typer.Option(help="Replace an earlier export in --out (its key is lost).")] = False,
 ) -> None:
     """Write a stratified sample of AI labels (principle x confidence x slice) for people to review."""
     from rlaif.audit import export_sample
 
-    summary = export_sample(labels, prompts, constitution, out, n, seed)
+    summary = export_sample(labels, prompts, constitution, out, n, seed, force=force)
     print(f"{out}: {summary['n_sampled']} rows from {summary['eligible']} labels, "
           f"{summary['strata_sampled']} of {summary['strata']} strata; "
           f"send audit_sample.csv (or .jsonl) and INSTRUCTIONS.md to reviewers, keep audit_key.jsonl")

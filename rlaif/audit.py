@@ -177,11 +177,16 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
     return path
 
 
-def export_sample(labels: Path, prompts: Path, constitution: Path, out: Path, n: int = 60, seed: int = 0) -> dict:
+def export_sample(labels: Path, prompts: Path, constitution: Path, out: Path, n: int = 60, seed: int = 0,
+                  force: bool = False) -> dict:
     """Write audit_sample.csv/.jsonl (for reviewers), audit_key.jsonl (for scoring), INSTRUCTIONS.md and
-    export.json (what was sampled from what); return the export summary."""
+    export.json (what was sampled from what); return the export summary. An existing audit_key.jsonl in `out`
+    is kept unless `force`: reviewers may still be filling in the sample it scores."""
+    from rlaif.io import refuse_to_clobber
     from rlaif.tracking import file_md5
 
+    refuse_to_clobber(Path(out) / "audit_key.jsonl", "the key of an earlier export, whose sample reviewers may still "
+                      "be filling in: its verdicts could no longer be scored", force)
     if n < 1:
         raise InputError(f"--n {n}: need at least 1 row")
     charter = read_constitution(constitution)

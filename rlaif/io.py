@@ -218,6 +218,12 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def refuse_to_clobber(path: Path, what: str, force: bool) -> None:
+    """Stop before overwriting a file a person may still need, unless told --force; says what it would lose."""
+    if Path(path).exists() and not force:
+        raise InputError(f"{path} exists ({what}): not overwritten; pass --force to replace it")
+
+
 def strict_json(data: Any, **kwargs) -> str:
     """JSON that strict parsers accept: NaN and infinities become null, and the paths where that happened are
     listed under "non_finite" (a figure that is undefined for these inputs, not a number)."""

@@ -76,7 +76,9 @@ def resolve_round_start(cfg: PipelineConfig) -> PipelineConfig:
     return cfg.model_copy(update={"bootstrap": cfg.bootstrap.model_copy(update={"resolved_base_model": start.source})})
 
 
-def preflight(params_file: Path | None, overrides: list[str]) -> PipelineConfig:
+def preflight(params_file: Path | None, overrides: list[str], write: bool = True) -> PipelineConfig:
+    """The configuration and every declared input checked, the round's start resolved; with `write`, the result
+    written to params/run.yaml (what DVC and the stages read). `rlaif check` passes write=False: it changes no file."""
     if not Path("dvc.yaml").exists():
         raise InputError(f"no dvc.yaml in {Path.cwd()}: run rlaif from the project's root")
     cfg = load_config(params_file, overrides)
@@ -85,5 +87,6 @@ def preflight(params_file: Path | None, overrides: list[str]) -> PipelineConfig:
     check_prompt_drops()
     check_independence(cfg)  # the evaluation judge must not be the training judge (unless waived)
     cfg = resolve_round_start(cfg)
-    write_run_params(cfg)
+    if write:
+        write_run_params(cfg)
     return cfg

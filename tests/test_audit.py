@@ -108,6 +108,16 @@ def test_export_is_stratified_seeded_and_hides_the_ai_pick(inputs, tmp_path):
     assert (tmp_path / "all" / "INSTRUCTIONS.md").read_text().count("verdict") >= 1
 
 
+def test_an_export_over_an_earlier_one_is_refused_unless_forced(inputs, tmp_path):
+    export(inputs, tmp_path / "audit", n=12)
+    key = (tmp_path / "audit" / "audit_key.jsonl").read_bytes()
+    with pytest.raises(InputError, match=r"audit_key.jsonl exists .*reviewers may still be filling in.*--force"):
+        export(inputs, tmp_path / "audit", n=12, seed=1)
+    assert (tmp_path / "audit" / "audit_key.jsonl").read_bytes() == key  # the open sample can still be scored
+    export_sample(inputs["labels"], inputs["prompts"], inputs["constitution"], tmp_path / "audit", 12, 1, force=True)
+    assert (tmp_path / "audit" / "audit_key.jsonl").read_bytes() != key
+
+
 @pytest.mark.slow
 def test_round_trip_reports_agreement_kappa_and_logs_to_mlflow(inputs, tmp_path):
     done = audit_cli(tmp_path, "export", "--labels", str(inputs["labels"]), "--prompts", str(inputs["prompts"]),

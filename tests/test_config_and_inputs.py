@@ -161,3 +161,26 @@ def test_json_output_is_strict(tmp_path: Path):
     parsed = json.loads(text, parse_constant=refuse)
     assert parsed == {"agreement": 0.5, "cohens_kappa": None, "per": {"x": [1.0, None]},
                       "non_finite": ["cohens_kappa", "per.x[1]"]}
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under root but git's own, by content."""
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and ".git" not in p.relative_to(root).parts}
+
+
+def test_check_changes_no_file_and_configure_writes_the_run_params(project: Path):
+    sets = ["--set", "judge.checkpoint_every=8"]
+    assert rlaif(project, "configure").returncode == 0  # params/run.yaml as a first run leaves it
+    before = tree_digest(project)
+    checked = rlaif(project, "check", *sets)
+    assert checked.returncode == 0, checked.stderr
+    assert "nothing written" in checked.stdout
+    assert tree_digest(project) == before  # a check with other settings leaves every file as it was (DVC sees nothing stale)
+
+    assert rlaif(project, "configure", *sets).returncode == 0
+    after = tree_digest(project)
+    assert [name for name in after if after[name] != before.get(name)] == ["params/run.yaml"]
+    assert yaml.safe_load((project / "params/run.yaml").read_text())["judge"]["checkpoint_every"] == 8

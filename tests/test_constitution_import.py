@@ -182,6 +182,14 @@ def test_cli_imports_and_reports_bad_files(tmp_path: Path):
                    "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert len(read_constitution(out).principles) == len(COMPARISONS) + 4
+    written = out.read_bytes()
+    again = rlaif(ROOT, "constitution-import", "--comparisons", str(tmp_path / "c.json"), "--name", "other",
+                  "--version", "2.0", "--out", str(out))  # over the constitution in use: refused, file kept
+    assert again.returncode == 2 and "cai.yaml exists" in again.stderr and "--force" in again.stderr
+    assert out.read_bytes() == written
+    forced = rlaif(ROOT, "constitution-import", "--comparisons", str(tmp_path / "c.json"), "--name", "other",
+                   "--version", "2.0", "--out", str(out), "--force")
+    assert forced.returncode == 0 and read_constitution(out).version == "2.0"
     bad = write(tmp_path / "bad.json", COMPARISONS[:1] + [None])
     result = rlaif(ROOT, "constitution-import", "--comparisons", str(bad), "--name", "x", "--version", "1",
                    "--out", str(tmp_path / "never.yaml"))

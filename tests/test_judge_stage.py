@@ -50,7 +50,7 @@ def judge_checkpoint(project: Path, min_pairs: int) -> Path | None:
 
 def test_killed_judge_resumes_without_judging_twice(project: Path):
     n_pairs = write_candidates(project, n_prompts=100)
-    assert rlaif(project, "check", "--set", "judge.checkpoint_every=8").returncode == 0
+    assert rlaif(project, "configure", "--set", "judge.checkpoint_every=8").returncode == 0
     checkpoint = kill_when(project, ["exec", "judge", *JUDGE_ARGS], lambda _pid: judge_checkpoint(project, 40),
                            timeout_s=300, poll_s=0.02)
     assert not (project / "artifacts/judge/labels.jsonl").exists()  # no partial output
@@ -79,7 +79,7 @@ def test_killed_judge_resumes_without_judging_twice(project: Path):
 
 def test_pointwise_mode_scores_each_answer(project: Path):
     n_pairs = write_candidates(project, n_prompts=20)
-    assert rlaif(project, "check", "--set", "judge.mode=pointwise").returncode == 0
+    assert rlaif(project, "configure", "--set", "judge.mode=pointwise").returncode == 0
     result = rlaif(project, "exec", "judge", *JUDGE_ARGS)
     assert result.returncode == 0, result.stderr[-3000:]
     labels = read_labels(project)
@@ -106,7 +106,7 @@ def test_jury_of_two_backends_reports_agreement(project: Path, tiny_lm: Path):
     params = project / "params/jury.yaml"
     params.write_text(json.dumps({"judge": {"backend": "jury", "jury_aggregate": "mean", "jury": [
         {"backend": "embedding"}, {"backend": "transformers", "model": str(tiny_lm), "batch_size": 8}]}}))
-    assert rlaif(project, "check", "--params", str(params)).returncode == 0
+    assert rlaif(project, "configure", "--params", str(params)).returncode == 0
     result = rlaif(project, "exec", "judge", *JUDGE_ARGS)
     assert result.returncode == 0, result.stderr[-3000:]
     audit = pd.read_parquet(project / "artifacts/judge/audit.parquet")
@@ -123,7 +123,7 @@ def test_jury_of_two_backends_reports_agreement(project: Path, tiny_lm: Path):
 
 def test_critique_revise_pairs_join_the_labels(project: Path, tiny_lm: Path):
     write_candidates(project, n_prompts=4, per_prompt=2)
-    assert rlaif(project, "check", "--set", "critique_revise.enabled=true", "--set", "critique_revise.max_new_tokens=12",
+    assert rlaif(project, "configure", "--set", "critique_revise.enabled=true", "--set", "critique_revise.max_new_tokens=12",
                  "--set", "judge.backend=transformers", "--set", f"judge.model={tiny_lm}").returncode == 0
     result = rlaif(project, "exec", "critique_revise", "--candidates", "artifacts/generate/candidates.jsonl",
                    "--constitution", "data/constitution/constitution.yaml", "--templates",
@@ -150,7 +150,7 @@ def test_critique_revise_pairs_join_the_labels(project: Path, tiny_lm: Path):
 
 def test_critique_revise_with_an_encoder_judge_is_a_clear_error(project: Path):
     write_candidates(project, n_prompts=2, per_prompt=2)
-    assert rlaif(project, "check", "--set", "critique_revise.enabled=true").returncode == 0
+    assert rlaif(project, "configure", "--set", "critique_revise.enabled=true").returncode == 0
     result = rlaif(project, "exec", "critique_revise", "--candidates", "artifacts/generate/candidates.jsonl",
                    "--constitution", "data/constitution/constitution.yaml", "--templates",
                    "data/constitution/judge_templates.yaml", "--out", "artifacts/critique_revise")

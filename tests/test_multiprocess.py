@@ -18,7 +18,7 @@ TINY = ["--set", "bootstrap.max_steps=6", "--set", "bootstrap.batch_size=4", "--
 
 
 def test_two_cpu_processes_train_one_model_and_log_once(project: Path):
-    assert rlaif(project, "check", *TINY, "--set", "bootstrap.num_processes=2").returncode == 0
+    assert rlaif(project, "configure", *TINY, "--set", "bootstrap.num_processes=2").returncode == 0
     result = rlaif(project, *BOOTSTRAP, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "trained data-parallel on 2 processes" in " ".join(result.stderr.split())

@@ -85,7 +85,7 @@ def invoke(*args: str):
 def optimize(*settings: str, out: str, policy: str = "tiny/policy", reward_model: str = "tiny/reward",
              preferences: str = "tiny/preferences.jsonl"):
     sets = [x for s in settings for x in ("--set", f"optimize_policy.{s}")]
-    checked = invoke("check", *sets)
+    checked = invoke("configure", *sets)
     assert checked.exit_code == 0, checked.output
     return invoke("exec", "optimize_policy", "--policy", policy, "--out", out, "--preferences", preferences,
                   "--prompts", "tiny/prompts.jsonl", "--reward-model", reward_model,
@@ -150,7 +150,7 @@ def test_online_lora_adapter_only_policy_is_evaluated(project: Path):
                       out="out/grpo-adapter")
     assert result.exit_code == 0, result.output[-3000:]
     assert (project / "out/grpo-adapter/policy/adapter_config.json").exists()
-    checked = invoke("check", "--set", "evaluate.max_prompts=4", "--set", "evaluate.samples_per_prompt=1",
+    checked = invoke("configure", "--set", "evaluate.max_prompts=4", "--set", "evaluate.samples_per_prompt=1",
                      "--set", "evaluate.max_new_tokens=8")
     assert checked.exit_code == 0, checked.output
     evaluated = invoke("exec", "evaluate", "--baseline", "tiny/policy", "--candidate", "out/grpo-adapter/policy",
@@ -170,7 +170,7 @@ def test_evaluation_against_the_registered_champion(project: Path):
     mlflow.set_tracking_uri(tracking_uri())
     with mlflow.start_run(run_name="champion-for-test"):
         version = register_model(project / "tiny/policy", "rlaif-policy", "policy", "test champion", alias="champion")
-    checked = invoke("check", "--set", "evaluate.max_prompts=4", "--set", "evaluate.samples_per_prompt=1",
+    checked = invoke("configure", "--set", "evaluate.max_prompts=4", "--set", "evaluate.samples_per_prompt=1",
                      "--set", "evaluate.max_new_tokens=8", "--set", "evaluate.baseline=champion")
     assert checked.exit_code == 0, checked.output
     evaluated = invoke("exec", "evaluate", "--baseline", "tiny/missing-start-policy", "--candidate", "tiny/policy",

@@ -39,7 +39,7 @@ def test_generate_killed_mid_way_leaves_no_output_and_its_rerun_equals_a_clean_r
     settings = ["--set", "generate.max_new_tokens=32", "--set", "generate.batch_size=8"]
     killed, clean = (make_project_copy(tmp_path / name) for name in ("killed", "clean"))
     for project in (killed, clean):
-        assert rlaif(project, "check", *settings).returncode == 0
+        assert rlaif(project, "configure", *settings).returncode == 0
 
     weights = policy / "model.safetensors"
     # a second after the weights are mapped: into the batches

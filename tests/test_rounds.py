@@ -94,7 +94,7 @@ def test_rlaif_check_names_the_key_of_a_start_that_does_not_exist(project: Path)
     missing_alias = rlaif(project, "check", "--set", "bootstrap.base_model=models:/rlaif-policy@champion",
                           "--set", "bootstrap.fallback=null")
     assert missing_alias.returncode == 2 and "bootstrap.fallback is null" in missing_alias.stderr
-    built = rlaif(project, "check", "--set", "bootstrap.base_model=models:/rlaif-policy@champion")
+    built = rlaif(project, "configure", "--set", "bootstrap.base_model=models:/rlaif-policy@champion")
     assert built.returncode == 0, built.stderr
     assert "fallback build" in built.stdout
     import yaml

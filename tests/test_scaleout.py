@@ -227,7 +227,7 @@ def test_stage_commands_on_ray_match_local_end_to_end(project: Path, tiny_policy
     cluster by its address) judges every pair of them."""
     from rlaif.labelling import candidate_pairs
 
-    assert rlaif(project, "check", *settings(
+    assert rlaif(project, "configure", *settings(
         "seed=3", "generate.num_candidates=3", "generate.max_new_tokens=10", "generate.max_prompts=24",
         "generate.batch_size=8", "generate.executor=ray", "judge.executor=ray", f"judge.ray_address={cluster}",
         "judge.checkpoint_every=16")).returncode == 0
@@ -255,7 +255,7 @@ def test_stage_commands_on_ray_match_local_end_to_end(project: Path, tiny_policy
 
 def test_stage_commands_refuse_an_address_where_no_cluster_answers(project: Path, tiny_policy: Path):
     address = f"127.0.0.1:{free_port()}"
-    assert rlaif(project, "check", *settings("generate.executor=ray", f"generate.ray_address={address}",
+    assert rlaif(project, "configure", *settings("generate.executor=ray", f"generate.ray_address={address}",
                                              "judge.executor=ray", f"judge.ray_address=ray://{address}")).returncode == 0
     result = rlaif(project, *generate_args(tiny_policy))
     assert result.returncode == 2 and f"generate.ray_address '{address}'" in result.stderr, result.stderr[-2000:]

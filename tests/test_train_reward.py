@@ -107,7 +107,7 @@ def workspace(tmp_path_factory) -> Path:
 
 
 def exec_stage(project: Path, preferences: str, *sets: str):
-    check = rlaif(project, "check", *TINY, *sets)
+    check = rlaif(project, "configure", *TINY, *sets)
     assert check.returncode == 0, check.stderr[-2000:]
     return rlaif(project, "exec", "train_reward", "--preferences", preferences, "--gold", "data/gold/pairs.jsonl",
                  "--out", "out/rm", "--metrics", "out/metrics.json")

@@ -68,7 +68,7 @@ def test_a_checkpoint_torn_by_a_kill_mid_save_is_dropped_and_the_whole_one_befor
 
 @pytest.mark.slow  # trains a model in a killed subprocess: left out of `make test-fast`
 def test_killed_bootstrap_resumes_from_its_last_checkpoint(project: Path):
-    assert rlaif(project, "check", *SMALL).returncode == 0
+    assert rlaif(project, "configure", *SMALL).returncode == 0
     kill_when(project, BOOTSTRAP, lambda _pid: any(s >= 20 for s in checkpoint_steps(project, whole_only=True)),
               timeout_s=300)
     assert not (project / "artifacts/bootstrap/policy").exists()  # no half-saved model

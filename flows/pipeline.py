@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,61 @@ def stage_graph() -> list[tuple[str, list[str]]]:
         return [(s.name, sorted(d.name for d in graph.successors(s))) for s in order]
 
 
+FAILED_ATTEMPTS = Path(".rlaif/failed")  # what a failed stage left, for diagnosis; outside DVC's outputs
+
+
+def stage_outputs(stage: str) -> list[tuple[Path, bool]]:
+    """(path, cached by DVC) of every output dvc.yaml declares for the stage."""
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        (found,) = [s for s in repo.index.stages if s.name == stage]
+        return [(Path(out.def_path), bool(out.use_cache)) for out in found.outs]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def copy_uncached_outputs(outputs: list[tuple[Path, bool]], backup: Path) -> None:
+    """DVC deletes a stage's outputs before running it, and keeps no copy of those it does not cache
+    (metrics, reports): copy them aside first, so that a failed attempt can put them back."""
+    for path, cached in outputs:
+        if not cached and path.exists():
+            (backup / path).parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if path.is_dir() else shutil.copy2)(path, backup / path)
+
+
+def restore_earlier_outputs(stage: str, outputs: list[tuple[Path, bool]], backup: Path) -> str:
+    """After a failed attempt: what it left goes to .rlaif/failed/STAGE/, and the outputs the stage had before
+    are put back, the cached ones by `dvc checkout` as dvc.lock records them, the others from the copy taken
+    before the run. Returns what was done, for the failure message."""
+    failed = FAILED_ATTEMPTS / stage
+    _remove(failed)
+    left = [path for path, _ in outputs if path.exists() or path.is_symlink()]
+    for path in left:
+        (failed / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), str(failed / path))
+    for path, cached in outputs:
+        if not cached and (backup / path).exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(backup / path), str(path))
+    result = _dvc("checkout", "--force", "--allow-missing", stage)
+    restored = [str(path) for path, _ in outputs if path.exists()]
+    lines = [f"stage {stage} failed: its earlier outputs were kept"
+             + (f" ({', '.join(restored)}, as dvc.lock records them)" if restored else " (it had none)")]
+    if result.returncode != 0:
+        lines.append(f"warning: dvc checkout {stage} could not restore every cached output: "
+                     f"{(result.stderr or result.stdout).strip()[-300:]}")
+    if left:
+        lines.append(f"what the failed attempt wrote is in {failed}/ (e.g. {failed / left[0]})")
+    lines.append(f"retry once fixed: rlaif stage {stage} (or rlaif run)")
+    return "\n".join(lines)
+
+
 def _retry_unless_final(task_, task_run, state) -> bool:
     error = state.data if isinstance(state.data, BaseException) else None
     return not isinstance(error, StageFailed) or error.retryable
@@ -145,11 +201,22 @@ def clear_stale_dvc_locks(lock_file: Path = Path(".dvc/tmp/rwlock")) -> list[int
 def _dvc_repro(stage: str, force: bool, env: dict[str, str], timeout_s: float | None = None) -> int:
     """Run one stage through DVC; return the stage's own exit code (DVC reports every failure as 255).
     Past `timeout_s` the stage and every process under it (dvc, training workers) are killed."""
-    command = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
-    env = _with_venv_on_path(env)
     stale = clear_stale_dvc_locks()
     if stale:
         print(f"removed DVC locks left by killed processes {stale}")
+    outputs = stage_outputs(stage)
+    Path(".rlaif").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"earlier-{stage}-", dir=".rlaif") as backup:
+        copy_uncached_outputs(outputs, Path(backup))
+        code = _run_dvc_repro(stage, force, _with_venv_on_path(env), timeout_s)
+        if code != 0:
+            Console(stderr=True).print(restore_earlier_outputs(stage, outputs, Path(backup)), highlight=False,
+                                       soft_wrap=True)
+    return code
+
+
+def _run_dvc_repro(stage: str, force: bool, env: dict[str, str], timeout_s: float | None) -> int:
+    command = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
     # same process group as the flow: Ctrl-C and a kill of the run's group reach the stage too
     process = subprocess.Popen(command, env=env)
     try:
@@ -486,8 +553,14 @@ def print_summary(summary: Summary) -> None:
         if decision["decision"] == "awaiting approval":
             console.print(f"sign off: rlaif approve {decision['model']} --reviewer NAME --reason TEXT [--reject]",
                           soft_wrap=True)
+    failed = [row["stage"] for row in summary.rows if row["status"] == "failed"]
     for name, path in REPORTS.items():
-        if Path(path).exists():
+        # a failed stage's own reports (why it failed) are with its failed attempt; in place are the earlier ones
+        attempt = next((FAILED_ATTEMPTS / stage / path for stage in failed if (FAILED_ATTEMPTS / stage / path).exists()),
+                       None)
+        if attempt is not None:
+            console.print(f"{name} (failed attempt): {attempt}", soft_wrap=True)
+        elif Path(path).exists():
             console.print(f"{name}: {path}")
     console.print(f"MLflow run: {summary.run_id} (mlflow ui --backend-store-uri {os.environ.get('MLFLOW_TRACKING_URI') or 'sqlite:///mlflow.db'})")
     if not summary.ok:

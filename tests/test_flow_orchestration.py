@@ -70,6 +70,60 @@ def test_outputs_are_pushed_to_and_pulled_from_the_default_remote(tmp_path: Path
     assert "dvc push failed" in (sync_outputs("push") or "")
 
 
+MAKE = """import pathlib, sys
+mode = pathlib.Path("mode.txt").read_text().strip()
+pathlib.Path("out").mkdir()
+(pathlib.Path("out") / "model.bin").write_text("partial" if mode == "fail" else f"model {mode}")
+if mode == "fail":
+    sys.exit(4)
+pathlib.Path("metrics.json").write_text('{"score": 1}' if mode == "one" else '{"score": 2}')
+pathlib.Path("report").mkdir()
+(pathlib.Path("report") / "index.html").write_text(f"<p>{mode}</p>")
+"""
+
+
+def outputs_now(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for name in ("out", "metrics.json", "report")
+            for p in ([root / name] if (root / name).is_file() else sorted((root / name).rglob("*"))) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_failed_attempt_leaves_the_earlier_outputs_byte_for_byte(tmp_path: Path, monkeypatch, capfd):
+    """DVC deletes a stage's outputs before running it: a failed attempt puts back the cached ones (dvc checkout,
+    as dvc.lock records them) and the uncached metrics and reports (copied aside before), and keeps what it wrote."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "RLAIF_EVENTS_FILE": str(tmp_path / "events.jsonl"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    (tmp_path / "make.py").write_text(MAKE)
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  make:\n    cmd: python make.py\n    deps: [make.py, mode.txt]\n    outs:\n      - out\n"
+        "      - report:\n          cache: false\n    metrics:\n      - metrics.json:\n          cache: false\n")
+    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=tmp_path, env=env, check=True)
+    monkeypatch.chdir(tmp_path)
+
+    (tmp_path / "mode.txt").write_text("fail")  # a first attempt that fails: nothing earlier to keep
+    assert _dvc_repro("make", False, env) != 0
+    assert outputs_now(tmp_path) == {}
+    assert (tmp_path / ".rlaif/failed/make/out/model.bin").read_text() == "partial"
+    assert "(it had none)" in capfd.readouterr().err
+
+    (tmp_path / "mode.txt").write_text("one")
+    assert _dvc_repro("make", False, env) == 0
+    earlier, lock = outputs_now(tmp_path), (tmp_path / "dvc.lock").read_bytes()
+    assert set(earlier) == {"out/model.bin", "metrics.json", "report/index.html"}
+
+    (tmp_path / "mode.txt").write_text("fail")
+    capfd.readouterr()
+    assert _dvc_repro("make", False, env) != 0
+    assert outputs_now(tmp_path) == earlier and (tmp_path / "dvc.lock").read_bytes() == lock
+    assert (tmp_path / ".rlaif/failed/make/out/model.bin").read_text() == "partial"  # this attempt's, for diagnosis
+    message = " ".join(capfd.readouterr().err.split())
+    assert "stage make failed: its earlier outputs were kept" in message and "rlaif stage make" in message
+
+    (tmp_path / "mode.txt").write_text("two")  # fixed: the retry runs and replaces them
+    assert _dvc_repro("make", False, env) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"score": 2}
+
+
 def test_locks_of_killed_dvc_processes_are_dropped_and_live_ones_kept(tmp_path: Path):
     """kill -9 of a stage leaves DVC's rwlock naming a dead process; the next run must not be refused."""
     gone = subprocess.Popen(["true"])

@@ -255,7 +255,10 @@ def test_gate_failure_in_the_flow_exits_non_zero_and_skips_training(loop):
     seen = statuses(project)
     assert seen["bootstrap"] == seen["judge"] == "ran" and seen["validate"] == "failed"
     assert seen["train_reward"] == seen["optimize_policy"] == seen["evaluate"] == "not run"
-    assert "gate.json" in " ".join(result.stdout.split())
+    shown = " ".join(result.stdout.split())
+    assert "label gate (failed attempt): .rlaif/failed/validate/reports/validate/gate.json" in shown
+    assert not json.loads((project / ".rlaif/failed/validate/reports/validate/gate.json").read_text())["passed"]
+    assert json.loads((project / "reports/validate/gate.json").read_text())["passed"]  # round 2's, kept in place
     assert champion(project) == "2"
 
 
@@ -367,13 +370,16 @@ def test_labels_that_break_the_gate_stop_before_training(loop):
     labels_path.unlink()  # DVC protects cached outputs; replace the file rather than write through it
     labels_path.write_text("".join(json.dumps(l) + "\n" for l in labels))
     reward_before = (project / "metrics/train_reward.json").read_text()
+    earlier = {path: (project / path).read_bytes() for path in
+               ("artifacts/validate/preferences.jsonl", "artifacts/validate/stats.json", "reports/validate/gate.json")}
 
     result = rlaif(project, "stage", "validate", timeout=300)
     message = " ".join((result.stdout + result.stderr).split())
     assert result.returncode == 3, message[-3000:]
     assert "position consistency" in message and "first-shown" in message
-    assert "reports/validate/gate.json" in message
-    gate = json.loads((project / "reports/validate/gate.json").read_text())
-    assert gate["passed"] is False
-    assert not (project / "artifacts/validate/preferences.jsonl").exists()
+    assert "stage validate failed: its earlier outputs were kept" in message and ".rlaif/failed/validate" in message
+    gate = json.loads((project / ".rlaif/failed/validate/reports/validate/gate.json").read_text())
+    assert gate["passed"] is False  # the refused attempt's gate, kept for the reviewer
+    assert not (project / ".rlaif/failed/validate/artifacts/validate/preferences.jsonl").exists()  # none written
+    assert {path: (project / path).read_bytes() for path in earlier} == earlier  # the earlier outputs, byte for byte
     assert (project / "metrics/train_reward.json").read_text() == reward_before

@@ -22,6 +22,15 @@ DEFAULT_PARAMS = Path("params/default.yaml")
 RUN_PARAMS = Path("params/run.yaml")
 
 
+
+class FieldProblem(ValueError):
+    """A model validator's complaint about one of its fields: reported under that field's key, with its value,
+    not as the whole section and everything in it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -135,7 +144,7 @@ class JudgeBackendConfig(Strict):
     @model_validator(mode="after")
     def _openai_needs_url(self) -> "JudgeBackendConfig":
         if self.backend == "openai" and not self.base_url:
-            raise ValueError("backend 'openai' needs base_url (the server's /v1 address)")
+            raise FieldProblem("base_url", "backend 'openai' needs base_url (the server's /v1 address)")
         return self
 
 
@@ -161,7 +170,7 @@ class JudgeConfig(JudgeBackendConfig):
     @model_validator(mode="after")
     def _jury_has_members(self) -> "JudgeConfig":
         if self.backend == "jury" and len(self.jury) < 2:
-            raise ValueError("backend 'jury' needs at least two judges under 'jury'")
+            raise FieldProblem("jury", "backend 'jury' needs at least two judges under 'jury'")
         return self
 
 
@@ -186,7 +195,7 @@ class ValidateConfig(Strict):
     def _bounds_ordered(self) -> "ValidateConfig":
         low, high = self.first_wins_rate
         if not 0 <= low <= high <= 1:
-            raise ValueError("first_wins_rate must be [low, high] with 0 <= low <= high <= 1")
+            raise FieldProblem("first_wins_rate", "must be [low, high] with 0 <= low <= high <= 1")
         return self
 
 
@@ -252,7 +261,7 @@ class OptimizePolicyConfig(TrainingSettings):
     @model_validator(mode="after")
     def _consistent(self) -> "OptimizePolicyConfig":
         if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
-            raise ValueError(f"loss_weights has {len(self.loss_weights)} values for {len(self.loss_type)} loss types")
+            raise FieldProblem("loss_weights", f"loss_weights has {len(self.loss_weights)} values for {len(self.loss_type)} loss types")
         if self.algorithm == "dpo" and self.soft_labels != "none" and "sigmoid" not in self.loss_type:
             raise ValueError(f"soft_labels {self.soft_labels!r} changes the 'sigmoid' loss, which loss_type lacks")
         batch = self.resolved().batch_size
@@ -363,14 +372,9 @@ class PipelineConfig(Strict):
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ConfigError(f"{path}: params file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text ({err})") from err
+    from rlaif.io import read_yaml
+
+    data = read_yaml(path, "a params file", ConfigError) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of stage -> settings, got {type(data).__name__}")
     return data
@@ -407,8 +411,12 @@ def _validate(data: dict[str, Any], source: str) -> PipelineConfig:
         problems = []
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"])
+            problem = (e.get("ctx") or {}).get("error")
             if e["type"] == "extra_forbidden":
                 problems.append(f"unknown key '{key}'")
+            elif isinstance(problem, FieldProblem):  # a check across fields, blamed on the field it is about
+                value = e["input"].get(problem.field) if isinstance(e.get("input"), dict) else None
+                problems.append(f"'{'.'.join([*map(str, e['loc']), problem.field])}': {problem} (got {value!r})")
             else:
                 problems.append(f"'{key}': {e['msg']} (got {e.get('input')!r})")
         raise ConfigError(f"{source}: " + "; ".join(problems)) from None

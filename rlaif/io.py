@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rlaif.errors import InputError
+from rlaif.errors import InputError, RlaifError
 
 Row = TypeVar("Row", bound=BaseModel)
 
@@ -160,29 +160,101 @@ def read_prompts(path: Path) -> list[Prompt]:
     return read_rows(path, Prompt, unique_key="id")
 
 
-def read_constitution(path: Path) -> Constitution:
+def read_yaml(path: Path, what: str, error: type[RlaifError] = InputError) -> Any:
+    """A YAML file's content. Every way the file can be unreadable is one `error` naming it: missing, a folder,
+    a byte that is not UTF-8 (its line and file offset), a syntax error (its line and column)."""
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: file not found")
+        raise error(f"{path}: file not found ({what})")
+    if path.is_dir():
+        raise error(f"{path}: is a folder; expected {what} (a YAML file)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not readable YAML ({err})") from None
+        raw = path.read_bytes()
+    except OSError as err:
+        raise error(f"{path}: not readable ({err.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise error(f"{path}:{line}: not UTF-8 text (byte {err.start} of the file)") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        where = f"{path}:{mark.line + 1}: column {mark.column + 1}: " if mark else f"{path}: "
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise error(f"{where}not valid YAML ({problem})") from None
+    except RecursionError:
+        raise error(f"{path}: nested too deeply to read ({what})") from None
+
+
+def read_constitution(path: Path) -> Constitution:
+    data = read_yaml(path, "a constitution")
     try:
         return Constitution.model_validate(data)
     except ValidationError as err:
         raise InputError(f"{path}: {_describe(err)}") from None
 
 
+# Each judge template -> (the placeholders it is filled with, those it must use: without them the judge would
+# not see what it judges). The prefixes are appended as they are; refusal_opening is a regular expression.
+TEMPLATE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    "query": ({"prompt"}, {"prompt"}),
+    "answer": ({"response"}, {"response"}),
+    "dialogue": ({"prompt", "response"}, {"prompt", "response"}),
+    "pairwise": ({"principle", "prompt", "response_a", "response_b"}, {"prompt", "response_a", "response_b"}),
+    "pairwise_reasoning": ({"principle", "prompt", "response_a", "response_b"}, {"prompt", "response_a", "response_b"}),
+    "pointwise": ({"principle", "prompt", "response"}, {"prompt", "response"}),
+    "critique": ({"prompt", "response", "critique_request"}, {"response", "critique_request"}),
+    "revision": ({"prompt", "response", "critique_request", "critique", "revision_request"},
+                 {"response", "critique", "revision_request"}),
+}
+PLAIN_TEMPLATES = ("pairwise_answer_prefix", "reasoning_prefix", "verdict_after_reasoning", "pointwise_answer_prefix")
+REGEX_TEMPLATES = ("refusal_opening",)
+
+
 def read_templates(path: Path) -> dict[str, str]:
-    """Judge prompt templates: a mapping name -> template string (data, not code)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+    """Judge prompt templates: a mapping name -> template string (data, not code). Every template the judges
+    and critique_revise use is present, uses only the placeholders it is filled with and every one it needs,
+    and refusal_opening compiles; an error names the template and its line."""
+    import re
+    import string
+
+    data = read_yaml(path, "judge templates")
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise InputError(f"{path}: expected a mapping of template name -> text")
+    known = [*TEMPLATE_FIELDS, *PLAIN_TEMPLATES, *REGEX_TEMPLATES]
+    missing = [name for name in known if name not in data]
+    if missing:
+        raise InputError(f"{path}: template(s) missing: {', '.join(missing)}")
+    unknown = [name for name in data if name not in known]
+    if unknown:
+        raise InputError(f"{path}: unknown template(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    lines = _key_lines(path)
+    for name, (allowed, required) in TEMPLATE_FIELDS.items():
+        where = f"{path}:{lines.get(name, '?')}: template {name!r}"
+        try:
+            used = {field for _, field, _, _ in string.Formatter().parse(data[name]) if field is not None}
+        except ValueError as err:
+            raise InputError(f"{where}: not a format string ({err}; write a literal brace as {{{{ or }}}})") from None
+        if used - allowed:
+            raise InputError(f"{where} uses {', '.join('{' + f + '}' for f in sorted(used - allowed))}; it may use "
+                             f"{', '.join('{' + f + '}' for f in sorted(allowed))}")
+        if required - used:
+            raise InputError(f"{where} lacks {', '.join('{' + f + '}' for f in sorted(required - used))}")
+    for name in REGEX_TEMPLATES:
+        try:
+            re.compile(data[name], re.IGNORECASE)
+        except re.error as err:
+            raise InputError(f"{path}:{lines.get(name, '?')}: template {name!r} is not a valid regular expression "
+                             f"({err})") from None
     return data
+
+
+def _key_lines(path: Path) -> dict[str, int]:
+    """The line of each top-level key of a YAML mapping (the file already parsed once)."""
+    node = yaml.compose(Path(path).read_text(encoding="utf-8"))
+    return {key.value: key.start_mark.line + 1 for key, _ in getattr(node, "value", []) if hasattr(key, "value")}
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any] | BaseModel]) -> Path:

@@ -21,10 +21,9 @@ from rlaif.suites import read_suite
 
 
 def _read_markers(path: Path) -> None:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError, FileNotFoundError) as err:
-        raise InputError(f"{path}: not readable ({err})") from None
+    from rlaif.io import read_yaml
+
+    data = read_yaml(path, "refusal markers")
     if not isinstance(data, dict) or not isinstance(data.get("markers"), list) or not data["markers"]:
         raise InputError(f"{path}: field 'markers' must be a non-empty list")
 
@@ -68,6 +67,36 @@ def check_prompt_drops() -> None:
         read_all_prompts(stage_option("generate", "--prompts"), drops, stage_option("evaluate", "--prompts"))
 
 
+def embedding_judges(cfg: PipelineConfig) -> list[str]:
+    """The settings keys of every embedding judge the run uses: the training judge, its jury's members, and the
+    evaluation judge (which reads its own constitution, or the training judge's)."""
+    found = []
+    for key, settings in (("judge", cfg.judge), ("evaluate.judge", cfg.evaluate.judge)):
+        if settings.backend == "embedding":
+            found.append(key)
+        for k, member in enumerate(getattr(settings, "jury", None) or []):
+            if member.backend == "embedding":
+                found.append(f"{key}.jury[{k}]")
+    return found
+
+
+def check_judge_needs(cfg: PipelineConfig) -> None:
+    """What the chosen judges need from the constitution, checked before any model loads: the embedding judge
+    applies each comparison principle through its worked examples (constitution-import writes none)."""
+    users = embedding_judges(cfg)
+    if not users:
+        return
+    own = cfg.evaluate.judge.constitution
+    for path, keys in ((stage_option("judge", "--constitution"), [k for k in users if not k.startswith("evaluate")]),
+                       (own or stage_option("judge", "--constitution"), [k for k in users if k.startswith("evaluate")])):
+        if path is None or not keys:
+            continue
+        bare = [p.id for p in read_constitution(path).of_kind("comparison") if not p.examples]
+        if bare:
+            raise InputError(f"{path}: the embedding judge ({', '.join(keys)}) needs worked examples for every "
+                             f"comparison principle; without any: {', '.join(bare)}")
+
+
 def resolve_round_start(cfg: PipelineConfig) -> PipelineConfig:
     """bootstrap.base_model made concrete (a registry alias becomes one version), before any model loads."""
     start = resolve_start(cfg.bootstrap.base_model, cfg.bootstrap.fallback)
@@ -86,6 +115,7 @@ def preflight(params_file: Path | None, overrides: list[str], write: bool = True
         INPUT_CHECKS[option](path)
     check_prompt_drops()
     check_independence(cfg)  # the evaluation judge must not be the training judge (unless waived)
+    check_judge_needs(cfg)
     cfg = resolve_round_start(cfg)
     if write:
         write_run_params(cfg)

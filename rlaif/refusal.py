@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 
 from rlaif.errors import InputError
 
@@ -95,13 +94,10 @@ RULES = (  # the rule lists of the markers file, each compiled to regular expres
 
 class RefusalClassifier:
     def __init__(self, markers_file: Path | str):
+        from rlaif.io import read_yaml
+
         path = Path(markers_file)
-        if not path.is_file():
-            raise InputError(f"{path}: file not found (the refusal markers)")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
-            raise InputError(f"{path}: not a readable YAML file: {err}")
+        data = read_yaml(path, "refusal markers")
         if not isinstance(data, dict) or not isinstance(data.get("markers"), list):
             raise InputError(f"{path}: expected a mapping with a 'markers' list")
         self.markers = [str(m).lower() for m in data["markers"]]

@@ -184,3 +184,63 @@ def test_check_changes_no_file_and_configure_writes_the_run_params(project: Path
     after = tree_digest(project)
     assert [name for name in after if after[name] != before.get(name)] == ["params/run.yaml"]
     assert yaml.safe_load((project / "params/run.yaml").read_text())["judge"]["checkpoint_every"] == 8
+
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "data/constitution/judge_templates.yaml"
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("yaml_syntax", r"bad.yaml:2: column 1: not valid YAML"),
+    ("not_utf8", r"bad.yaml:1: not UTF-8 text \(byte 50 of the file\)"),
+    ("missing", r"bad.yaml: template\(s\) missing: query"),
+    ("misspelled_placeholder", r"bad.yaml:7: template 'query' uses \{promt\}; it may use \{prompt\}"),
+    ("lacks_placeholder", r"bad.yaml:8: template 'answer' lacks \{response\}"),
+    ("stray_brace", r"bad.yaml:8: template 'answer': not a format string"),
+    ("bad_regex", r"bad.yaml:13: template 'refusal_opening' is not a valid regular expression"),
+    ("unknown", r"bad.yaml: unknown template\(s\) qeury"),
+])
+def test_judge_templates_are_checked_before_any_judge_runs(tmp_path: Path, case: str, expected: str):
+    from rlaif.errors import InputError
+    from rlaif.io import read_templates
+
+    text = TEMPLATES.read_bytes()
+    broken = {
+        "yaml_syntax": b"query: [unclosed\n",
+        "not_utf8": text[:50] + b"\xff" + text[50:],
+        "missing": text.replace(b'query: "User: {prompt}"\n', b""),
+        "misspelled_placeholder": text.replace(b'query: "User: {prompt}"', b'query: "User: {promt}"'),
+        "lacks_placeholder": text.replace(b'answer: "{response}"', b'answer: "the answer"'),
+        "stray_brace": text.replace(b'answer: "{response}"', b'answer: "{response"'),
+        "bad_regex": text.replace(b'refusal_opening: "^', b'refusal_opening: "(^'),
+        "unknown": text + b'qeury: "{prompt}"\n',
+    }[case]
+    assert broken != text
+    (tmp_path / "bad.yaml").write_bytes(broken)
+    with pytest.raises(InputError, match=expected):
+        read_templates(tmp_path / "bad.yaml")
+    assert read_templates(TEMPLATES)["query"] == "User: {prompt}"
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("validate.first_wins_rate=[0.9, 0.1]", "'validate.first_wins_rate': must be [low, high] with 0 <= low <= high <= 1 "
+                                            "(got [0.9, 0.1])"),
+    ("judge.backend=openai", "'judge.base_url': backend 'openai' needs base_url"),
+])
+def test_a_check_across_fields_is_blamed_on_its_field_not_the_whole_section(override: str, expected: str):
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [override])
+    assert expected in str(caught.value) and "min_confidence" not in str(caught.value)  # no dump of the section
+
+
+def test_check_refuses_a_constitution_the_embedding_judge_cannot_use_and_a_params_folder(project: Path):
+    constitution = project / "data/constitution/constitution.yaml"
+    data = yaml.safe_load(constitution.read_text())
+    for principle in data["principles"]:
+        principle.pop("examples", None)  # what constitution-import writes
+    constitution.write_text(yaml.safe_dump(data))
+    result = rlaif(project, "check")
+    assert result.returncode == 2, result.stdout + result.stderr
+    message = " ".join(result.stderr.split())
+    assert "constitution.yaml: the embedding judge (judge) needs worked examples" in message
+    folder = rlaif(project, "check", "--params", "data")
+    assert folder.returncode == 2 and "data: is a folder" in " ".join(folder.stderr.split())

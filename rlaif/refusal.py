@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rlaif.errors import InputError
 
@@ -92,24 +93,42 @@ RULES = (  # the rule lists of the markers file, each compiled to regular expres
 )
 
 
+class MarkerSettings(BaseModel):
+    """The markers file's phrases and numbers (its rule lists are compiled separately, each entry named)."""
+
+    model_config = ConfigDict(extra="ignore")
+    markers: list[str] = Field(min_length=1)
+    window_words: int = Field(20, ge=0)
+    opening_sentences: int = Field(2, ge=1)
+    opening_words: int = Field(60, ge=1)
+    pushback_sentences: int = Field(3, ge=1)
+    reason_words: int = Field(90, ge=1)
+    echo_share: float = Field(0.6, ge=0, le=1)
+    stopwords: list[str] = Field(default_factory=list)
+
+
 class RefusalClassifier:
     def __init__(self, markers_file: Path | str):
-        from rlaif.io import read_yaml
+        from rlaif.io import _describe, read_yaml
 
         path = Path(markers_file)
         data = read_yaml(path, "refusal markers")
         if not isinstance(data, dict) or not isinstance(data.get("markers"), list):
             raise InputError(f"{path}: expected a mapping with a 'markers' list")
-        self.markers = [str(m).lower() for m in data["markers"]]
-        self.window = int(data.get("window_words", 20))
-        self.opening_sentences = int(data.get("opening_sentences", 2))
-        self.opening_words = int(data.get("opening_words", 60))
-        self.pushback_sentences = int(data.get("pushback_sentences", 3))
-        self.reason_words = int(data.get("reason_words", 90))
-        self.echo_share = float(data.get("echo_share", 0.6))
+        try:
+            numbers = MarkerSettings.model_validate(data)
+        except ValidationError as err:
+            raise InputError(f"{path}: {_describe(err)}") from None
+        self.markers = [m.lower() for m in numbers.markers]
+        self.window = numbers.window_words
+        self.opening_sentences = numbers.opening_sentences
+        self.opening_words = numbers.opening_words
+        self.pushback_sentences = numbers.pushback_sentences
+        self.reason_words = numbers.reason_words
+        self.echo_share = numbers.echo_share
         for name in RULES:  # each a list of regular expressions in the markers file
             setattr(self, name, _compile(data, name, path))
-        self.stopwords = frozenset(str(w).lower() for w in data.get("stopwords") or [])
+        self.stopwords = frozenset(w.lower() for w in numbers.stopwords)
 
     # -- rules -----------------------------------------------------------------------------------
     def _neutral(self, sentence: str) -> bool:

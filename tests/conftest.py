@@ -44,6 +44,15 @@ if "PYTEST_XDIST_WORKER" in os.environ and "PREFECT_HOME" not in os.environ:
 
     os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix=f"prefect-{os.environ['PYTEST_XDIST_WORKER']}-")
 
+# Hypothesis (tests/test_fuzz_readers.py): a bounded, repeatable set of examples in the suite; bench/fuzz_readers.py
+# picks the "bench" profile (--hypothesis-profile=bench) for many more
+from hypothesis import HealthCheck, settings as hypothesis_settings  # noqa: E402
+
+for _name, _examples, _fixed in (("ci", 100, True), ("bench", 2000, False)):
+    hypothesis_settings.register_profile(_name, max_examples=_examples, deadline=None, derandomize=_fixed,
+                                         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+hypothesis_settings.load_profile("ci")
+
 # The files that take longest, first: with `--dist loadfile` each file runs whole on one worker, and the worker
 # that draws the end-to-end loop late would finish last.
 LONGEST_FIRST = ["test_pipeline_e2e.py", "test_prefect_deployment.py", "test_reliability.py", "test_judge_stage.py",

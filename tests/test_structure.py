@@ -3,11 +3,14 @@ library (rlaif/ imports nothing from tasks/ or flows/), and no stage imports ano
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
@@ -118,3 +121,32 @@ def test_dvc_skips_bootstrap_when_only_the_unresolved_start_changes(tmp_path: Pa
     params["bootstrap"]["resolved_base_model"] = "models:/rlaif-policy/1"
     (tmp_path / "params/run.yaml").write_text(yaml.safe_dump(params))
     assert "bootstrap.resolved_base_model" in run("status")
+
+
+def world_copy(tmp_path: Path) -> Path:
+    """The world's script and the hand-written files it reads, in a copy of data/."""
+    root = Path(__file__).resolve().parents[1]
+    for part in ("world/build.py", "constitution", "gold", "judge_eval"):
+        source, target = root / "data" / part, tmp_path / "data" / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    return tmp_path
+
+
+@pytest.mark.slow  # two runs of the world script's near-copy checks
+def test_the_world_script_regenerates_the_generated_data_and_checks_the_hand_written(tmp_path: Path):
+    root = Path(__file__).resolve().parents[1]
+    copy = world_copy(tmp_path)
+    built = subprocess.run([sys.executable, "data/world/build.py"], cwd=copy, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    for generated in ("prompts/train.jsonl", "prompts/eval.jsonl", "seed/dialogues.jsonl", "eval/overrefusal_suite.csv"):
+        assert (copy / "data" / generated).read_bytes() == (root / "data" / generated).read_bytes(), generated
+    for hand_written in ("constitution/constitution.yaml", "constitution/judge_templates.yaml", "gold/pairs.jsonl"):
+        assert (copy / "data" / hand_written).read_bytes() == (root / "data" / hand_written).read_bytes()  # read only
+
+    gold = copy / "data/gold/pairs.jsonl"  # a gold pair that copies a world prompt is refused
+    world_prompt = json.loads((root / "data/prompts/train.jsonl").read_text().splitlines()[0])["prompt"]
+    row = json.loads(gold.read_text().splitlines()[0])
+    gold.write_text(gold.read_text() + json.dumps({**row, "id": "g999", "prompt": world_prompt}) + "\n")
+    refused = subprocess.run([sys.executable, "data/world/build.py"], cwd=copy, capture_output=True, text=True)
+    assert refused.returncode != 0 and any(m in refused.stderr for m in ("world filler", "too close to a world prompt"))

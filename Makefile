@@ -3,7 +3,9 @@
 # make test-fast  the fast tier for the edit loop: no end-to-end runs, no training, no servers
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# the pipeline alone for `make run`; the test extras (Ray, moto, PostgreSQL drivers, ...) only for the tests
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 # CPU machines: the CPU wheel of torch, pinned (an unpinned torch pulls a multi-GB CUDA build).
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
@@ -25,16 +27,20 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(TEST_STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/rlaif run
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not e2e and not slow" $(PYTEST_ARGS)
 
 clean:

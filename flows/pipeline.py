@@ -472,12 +472,13 @@ def scheduled_pipeline(params_file: str | None = "params/default.yaml", override
 def _log_summary(mlflow, summary: Summary) -> None:
     for row in summary.rows:
         mlflow.set_tag(f"stage.{row['stage']}", row["status"])
+    measured: dict[str, float] = {}  # a figure the stage could not measure is null: not logged
     if Path("metrics/evaluate.json").exists():
         metrics = json.loads(Path("metrics/evaluate.json").read_text())
-        mlflow.log_metrics({f"{k}/{m}": v for k in ("baseline", "candidate", "delta")
-                            for m, v in metrics.get(k, {}).items()})
+        measured.update({f"{k}/{m}": v for k in ("baseline", "candidate", "delta") for m, v in metrics.get(k, {}).items()})
     if Path("metrics/judge.json").exists():
-        mlflow.log_metrics({f"judge/{k}": v for k, v in json.loads(Path("metrics/judge.json").read_text()).items()})
+        measured.update({f"judge/{k}": v for k, v in json.loads(Path("metrics/judge.json").read_text()).items()})
+    mlflow.log_metrics({k: float(v) for k, v in measured.items() if isinstance(v, (int, float))})
     for name, path in REPORTS.items():
         if Path(path).exists() and not path.endswith(".json"):
             mlflow.log_artifact(path, "reports")

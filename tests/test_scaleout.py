@@ -106,7 +106,7 @@ def test_judge_on_two_shards_equals_in_process_and_checkpoints_each_chunk(cluste
         if want["status"] == "ok":
             assert (have["prob_a"] > 0.5) == (want["prob_a"] > 0.5)
             biggest = max(biggest, abs(have["prob_a"] - want["prob_a"]))
-        assert len(got[pair["pair_id"]]["audit"]) == len(expected[pair["pair_id"]]["audit"]) == 2
+        assert len(got[pair["pair_id"]]["audit"]) == len(expected[pair["pair_id"]]["audit"]) == 1  # the embedding judge is order-invariant: one judgment per pair
     assert biggest <= 1e-6
     failed = got["empty:0-1"]["label"]
     assert failed["status"] == "failed" and "empty" in failed["error"]  # failures recorded per pair

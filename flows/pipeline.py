@@ -554,10 +554,10 @@ def print_summary(summary: Summary) -> None:
         if decision["decision"] == "awaiting approval":
             console.print(f"sign off: rlaif approve {decision['model']} --reviewer NAME --reason TEXT [--reject]",
                           soft_wrap=True)
-    failed = [row["stage"] for row in summary.rows if row["status"] == "failed"]
+    failed_stages = [row["stage"] for row in summary.rows if row["status"] == "failed"]
     for name, path in REPORTS.items():
         # a failed stage's own reports (why it failed) are with its failed attempt; in place are the earlier ones
-        attempt = next((FAILED_ATTEMPTS / stage / path for stage in failed if (FAILED_ATTEMPTS / stage / path).exists()),
+        attempt = next((FAILED_ATTEMPTS / stage / path for stage in failed_stages if (FAILED_ATTEMPTS / stage / path).exists()),
                        None)
         if attempt is not None:
             console.print(f"{name} (failed attempt): {attempt}", soft_wrap=True)

@@ -80,7 +80,28 @@ def _client():
 
     from rlaif.tracking import tracking_uri
 
-    return MlflowClient(tracking_uri=tracking_uri())
+    uri = tracking_uri()
+    if _is_missing_sqlite_file(uri):
+        return _EmptyStore(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def _is_missing_sqlite_file(uri: str) -> bool:
+    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
+
+
+class _EmptyStore:
+    """A SQLite tracking store that does not exist yet holds no model. MLflow would create the file (and its
+    schema) just to answer that, and resolving the start must write nothing: `rlaif check` is read-only."""
+
+    def __init__(self, uri: str):
+        self.tracking_uri = uri
+
+    def get_model_version(self, name: str, version: str):
+        raise LookupError(f"RESOURCE_DOES_NOT_EXIST: {self.tracking_uri} does not exist yet")
+
+    def get_model_version_by_alias(self, name: str, alias: str):
+        raise LookupError(f"RESOURCE_DOES_NOT_EXIST: {self.tracking_uri} does not exist yet")
 
 
 def _first_line(err: Exception) -> str:

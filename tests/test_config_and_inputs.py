@@ -179,6 +179,11 @@ def test_check_changes_no_file_and_configure_writes_the_run_params(project: Path
     assert checked.returncode == 0, checked.stderr
     assert "nothing written" in checked.stdout
     assert tree_digest(project) == before  # a check with other settings leaves every file as it was (DVC sees nothing stale)
+    assert not (project / "mlflow.db").exists()
+    from_champion = rlaif(project, "check", "--set", "bootstrap.base_model=models:/rlaif-policy@champion")
+    assert from_champion.returncode == 0, from_champion.stderr
+    assert "holds no version yet: fallback build" in from_champion.stdout
+    assert tree_digest(project) == before  # resolving a registry start did not create the tracking store
 
     assert rlaif(project, "configure", *sets).returncode == 0
     after = tree_digest(project)

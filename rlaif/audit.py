@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.errors import InputError
-from rlaif.io import iter_jsonl, read_constitution, read_prompts, write_json, write_jsonl
+from rlaif.io import iter_jsonl, read_constitution, read_prompts, read_text, write_json, write_jsonl
 
 # AI confidence = max(prob_a, 1 - prob_a): "low" below 0.6, "medium" below 0.8, "high" from 0.8. Fixed
 # thresholds rather than quantiles, so a bucket means the same thing from one pipeline run to the next.
@@ -241,15 +241,17 @@ def read_key(path: Path) -> dict[str, dict]:
 
 def _csv_rows(path: Path):
     """(line, row) with the line a record starts on: answers may span several lines inside quotes."""
-    text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets often add a byte-order mark
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames or "audit_id" not in reader.fieldnames or "verdict" not in reader.fieldnames:
-        raise InputError(f"{path}: needs the columns audit_id and verdict (found {reader.fieldnames})")
-    start = reader.line_num + 1
-    for row in reader:
-        if any(str(v or "").strip() for v in row.values()):  # spreadsheets append rows of bare commas
-            yield start, row
+    reader = csv.DictReader(io.StringIO(read_text(path, "reviewers' verdicts"), newline=""))
+    try:
+        if not reader.fieldnames or "audit_id" not in reader.fieldnames or "verdict" not in reader.fieldnames:
+            raise InputError(f"{path}: needs the columns audit_id and verdict (found {reader.fieldnames})")
         start = reader.line_num + 1
+        for row in reader:
+            if any(str(v or "").strip() for v in row.values()):  # spreadsheets append rows of bare commas
+                yield start, row
+            start = reader.line_num + 1
+    except csv.Error as err:  # a NUL byte, a quote left open at the end
+        raise InputError(f"{path}:{reader.line_num}: not valid CSV ({err})") from None
 
 
 def _verdict_rows(path: Path):

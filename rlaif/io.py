@@ -160,23 +160,28 @@ def read_prompts(path: Path) -> list[Prompt]:
     return read_rows(path, Prompt, unique_key="id")
 
 
-def read_yaml(path: Path, what: str, error: type[RlaifError] = InputError) -> Any:
-    """A YAML file's content. Every way the file can be unreadable is one `error` naming it: missing, a folder,
-    a byte that is not UTF-8 (its line and file offset), a syntax error (its line and column)."""
+def read_text(path: Path, what: str, error: type[RlaifError] = InputError) -> str:
+    """A text file's content, a leading byte-order mark (as spreadsheets write) left out. Every way the file can be
+    unreadable is one `error` naming it: missing, a folder, a byte that is not UTF-8 (its line and file offset)."""
     path = Path(path)
     if not path.exists():
         raise error(f"{path}: file not found ({what})")
     if path.is_dir():
-        raise error(f"{path}: is a folder; expected {what} (a YAML file)")
+        raise error(f"{path}: is a folder; expected {what}")
     try:
         raw = path.read_bytes()
     except OSError as err:
         raise error(f"{path}: not readable ({err.strerror})") from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
         raise error(f"{path}:{line}: not UTF-8 text (byte {err.start} of the file)") from None
+
+
+def read_yaml(path: Path, what: str, error: type[RlaifError] = InputError) -> Any:
+    """A YAML file's content: `read_text`'s errors, and a syntax error named with its line and column."""
+    text = read_text(path, f"{what}, a YAML file", error)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -240,14 +240,10 @@ class LabelledCompletion:
 
 def read_xstest_completions(path: Path | str) -> list[LabelledCompletion]:
     """Rows of an XSTest completions CSV: prompt, completion, final_label (and type when present)."""
+    from rlaif.io import read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found (an XSTest completions CSV)")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})")
-    reader = csv.reader(text.splitlines(keepends=True))
+    reader = csv.reader(read_text(path, "an XSTest completions CSV").splitlines(keepends=True))
     try:
         header = next(reader)
     except StopIteration:

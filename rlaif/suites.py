@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlaif.errors import InputError
+from rlaif.io import read_text
 
 LABELS = ("safe", "unsafe")
 
@@ -26,13 +27,7 @@ class SuitePrompt:
 
 def read_suite(path: Path) -> list[SuitePrompt]:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: suite file not found") from None
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text ({err})") from None
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(read_text(path, "an XSTest-format suite, CSV").splitlines())
     missing = [c for c in ("prompt", "label") if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)} (an XSTest-format suite has "

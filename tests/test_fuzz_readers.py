@@ -46,6 +46,27 @@ def preferences_file() -> bytes:
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
+def xstest_completions_file() -> bytes:
+    rows = [("Question one?", "Sure, here is how.", "1_full_compliance", "homonyms"),
+            ("Question two?", "I can't help with that.", "2_full_refusal", "contrast_homonyms"),
+            ("Question three?", "Yes, but only this:\nstep one.", "3_partial_refusal", "homonyms")]
+    lines = ["prompt,completion,final_label,type"] + [",".join(f'"{cell}"' for cell in row) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+AUDIT_KEY = {f"a{i}": {} for i in range(3)}  # read_verdicts checks each verdict's audit_id against the export's key
+
+
+def verdicts_csv_file() -> bytes:
+    return b'audit_id,verdict,note\na0,1,\na1,tie,"hard, both fine"\na2,2,\n'
+
+
+def verdicts_jsonl_file() -> bytes:
+    rows = [{"audit_id": "a0", "verdict": "1", "note": ""}, {"audit_id": "a1", "verdict": 2, "note": "close"},
+            {"audit_id": "a2", "verdict": "tie"}]
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
 def _params(path: Path):
     from rlaif.config import load_config
 
@@ -93,6 +114,12 @@ READERS: dict[str, tuple[Callable[[], bytes], str, Callable[[Path], object], boo
                         False),
     "over-refusal suite": (lambda: head_lines(ROOT / "data/eval/overrefusal_suite.csv", 6), "suite.csv",
                            _reader("rlaif.suites", "read_suite"), False),
+    "XSTest completions": (xstest_completions_file, "completions.csv",
+                           _reader("rlaif.refusal", "read_xstest_completions"), False),
+    "audit verdicts (CSV)": (verdicts_csv_file, "verdicts.csv", _reader("rlaif.audit", "read_verdicts", AUDIT_KEY),
+                             False),
+    "audit verdicts (JSON Lines)": (verdicts_jsonl_file, "verdicts.jsonl",
+                                    _reader("rlaif.audit", "read_verdicts", AUDIT_KEY), True),
 }
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),

@@ -259,7 +259,7 @@ def test_cli_not_utf8(tmp_path):
     path.write_bytes("prompt,completion,final_label\nCaf\u00e9?,Oui,1_full_compliance\n".encode("latin-1"))
     done = rlaif("refusal-eval", "--completions", str(path))
     assert done.returncode == 2
-    assert "latin1.csv: not UTF-8" in done.stderr
+    assert "latin1.csv:2: not UTF-8 text (byte 33 of the file)" in done.stderr  # the line and the byte
 
 
 def test_empty_and_missing_files(tmp_path):

@@ -251,7 +251,7 @@ def _csv_rows(path: Path):
                 yield start, row
             start = reader.line_num + 1
     except csv.Error as err:  # a NUL byte, a quote left open at the end
-        raise InputError(f"{path}:{reader.line_num}: not valid CSV ({err})") from None
+        raise InputError(f"{path}:{reader.line_num + 1}: not valid CSV ({err})") from None  # the line it failed on
 
 
 def _verdict_rows(path: Path):

@@ -27,13 +27,21 @@ class SuitePrompt:
 
 def read_suite(path: Path) -> list[SuitePrompt]:
     path = Path(path)
-    reader = csv.DictReader(read_text(path, "an XSTest-format suite, CSV").splitlines())
+    reader = csv.DictReader(read_text(path, "an XSTest-format suite, CSV").splitlines(keepends=True))
+    try:
+        return _suite_rows(path, reader)
+    except csv.Error as err:  # a field over the csv module's size limit
+        raise InputError(f"{path}:{reader.line_num + 1}: not valid CSV ({err})") from None  # the line it failed on
+
+
+def _suite_rows(path: Path, reader: csv.DictReader) -> list[SuitePrompt]:
     missing = [c for c in ("prompt", "label") if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)} (an XSTest-format suite has "
                          "prompt, label and optionally id, type)")
     rows, seen = [], set()
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        line = reader.line_num  # where the row ends: a quoted prompt may span lines
         label, prompt = (row.get("label") or "").strip(), (row.get("prompt") or "").strip()
         if label not in LABELS:
             raise InputError(f"{path}:{line}: field 'label' must be safe or unsafe, got {label!r}")

@@ -199,3 +199,14 @@ def test_a_row_with_a_dropped_retyped_or_huge_field_is_accepted_or_an_input_erro
         accepts_or_names_the_file(read, tmp_path / file_name, damaged)
 
     check()
+
+
+@pytest.mark.parametrize("name", ["over-refusal suite", "XSTest completions", "audit verdicts (CSV)"])
+def test_a_csv_field_past_the_csv_modules_limit_is_an_input_error_naming_the_line(name: str, tmp_path: Path):
+    valid, file_name, read, _ = READERS[name]
+    lines = valid().splitlines(keepends=True)
+    lines.insert(2, lines[1].rstrip(b"\r\n") + b"," + b"x" * 200_000 + b"\n")  # line 3: one field of 200,000 bytes
+    path = tmp_path / file_name
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(RlaifError, match=rf"{file_name}:( line )?3[:,] "):
+        read(path)

@@ -57,6 +57,90 @@ def resolve_policy(path: Path | str) -> str:
     return str(path)
 
 
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "tokenizer.model")
+
+
+def check_model_dir(path: Path | str, key: str) -> None:
+    """A local model directory checked without loading it (no torch, no weights read): what `rlaif check` runs
+    for every model setting that names a folder. A policy folder may also hold a reference.json or LoRA
+    adapters only. Every problem is one InputError naming the setting and the file."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"{key}: {str(path)!r} is not a folder (a model directory)")
+    if (path / REFERENCE_FILE).exists():
+        source = _json_object(path / REFERENCE_FILE, key).get("source")
+        if not isinstance(source, str) or not source.strip():
+            raise InputError(f"{path / REFERENCE_FILE}: field 'source' must name a hub id or path ({key})")
+        return
+    if (path / ADAPTER_CONFIG).exists():
+        base = _json_object(path / ADAPTER_CONFIG, key).get("base_model_name_or_path")
+        if not isinstance(base, str) or not base.strip():
+            raise InputError(f"{path / ADAPTER_CONFIG}: field 'base_model_name_or_path' names no base model ({key})")
+        _check_weights(path, ADAPTER_WEIGHTS, key)
+    else:
+        model_type = _json_object(path / "config.json", key).get("model_type")
+        if not isinstance(model_type, str) or not model_type:
+            raise InputError(f"{path / 'config.json'}: field 'model_type' missing ({key})")
+        _check_weights(path, WEIGHT_FILES, key)
+    if not any((path / name).exists() for name in TOKENIZER_FILES):
+        raise InputError(f"{path}: no tokenizer ({', '.join(TOKENIZER_FILES)}) ({key})")
+
+
+def _json_object(path: Path, key: str) -> dict:
+    from rlaif.io import read_text
+
+    text = read_text(path, f"{key}: a model directory's JSON")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno}) ({key})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object ({key})")
+    return data
+
+
+def _check_weights(path: Path, names: tuple[str, ...], key: str) -> None:
+    present = [path / name for name in names if (path / name).is_file()]
+    if not present:
+        raise InputError(f"{path}: no weights ({', '.join(names)}) ({key})")
+    for file in present:
+        if file.name.endswith(".index.json"):
+            shards = _json_object(file, key).get("weight_map")
+            if not isinstance(shards, dict) or not shards:
+                raise InputError(f"{file}: field 'weight_map' missing or empty ({key})")
+            for shard in sorted({str(s) for s in shards.values()}):
+                if not (path / shard).is_file():
+                    raise InputError(f"{file}: names the shard {shard!r}, which is not in {path} ({key})")
+                if shard.endswith(".safetensors"):
+                    check_safetensors(path / shard, key)
+        elif file.suffix == ".safetensors":
+            check_safetensors(file, key)
+
+
+def check_safetensors(file: Path, key: str) -> None:
+    """A safetensors file is an 8-byte header length, a JSON header and the tensors' bytes; a file cut short or
+    padded does not hold the bytes its header describes (checked from the header alone, no tensor read)."""
+    size = file.stat().st_size
+    with file.open("rb") as handle:
+        head = handle.read(8)
+        header_length = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if header_length < 2 or 8 + header_length > size:
+            raise InputError(f"{file}: not a safetensors file, or cut short (its header does not fit in "
+                             f"{size} bytes) ({key})")
+        raw = handle.read(header_length)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+        ends = [int(t["data_offsets"][1]) for name, t in header.items() if name != "__metadata__"]
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, IndexError, TypeError, ValueError):
+        raise InputError(f"{file}: the safetensors header is damaged ({key})") from None
+    held = size - 8 - header_length
+    if max(ends, default=0) != held:
+        raise InputError(f"{file}: the header describes {max(ends, default=0)} bytes of tensors, the file holds "
+                         f"{held} (cut short or damaged) ({key})")
+
+
 def dtype_for_device():
     import torch
 

@@ -16,7 +16,8 @@ from rlaif.config import PipelineConfig, load_config, write_run_params
 from rlaif.errors import InputError
 from rlaif.independence import check_independence
 from rlaif.io import GoldPair, SeedDialogue, read_constitution, read_prompts, read_rows, read_templates
-from rlaif.rounds import read_all_prompts, resolve_start
+from rlaif.models import check_model_dir
+from rlaif.rounds import is_registry_uri, read_all_prompts, resolve_start
 from rlaif.suites import read_suite
 
 
@@ -97,6 +98,27 @@ def check_judge_needs(cfg: PipelineConfig) -> None:
                              f"comparison principle; without any: {', '.join(bare)}")
 
 
+def model_settings(cfg: PipelineConfig) -> list[tuple[str, str]]:
+    """(settings key, model) for every model the run loads by name: the starting policy, the reward model's
+    backbone, and each judge that runs a model here (an openai judge's model lives on its server)."""
+    found = [("bootstrap.base_model", cfg.bootstrap.base_model), ("train_reward.model", cfg.train_reward.model)]
+    for key, settings in (("judge", cfg.judge), ("evaluate.judge", cfg.evaluate.judge)):
+        judges = [(key, settings)] + [(f"{key}.jury[{k}]", m) for k, m in enumerate(getattr(settings, "jury", None) or [])]
+        found += [(k, j.model) for k, j in judges if j.backend in ("embedding", "transformers")]
+    return [(key, model) for key, model in found if model and not is_registry_uri(model)]
+
+
+def check_model_dirs(cfg: PipelineConfig) -> None:
+    """Every model setting that names a folder: the folder checked as a model directory (config, weights whole,
+    tokenizer), without loading it. A name that is not a folder is a hub id or a package that ships a model."""
+    for key, model in model_settings(cfg):
+        path = Path(model)
+        if path.exists():
+            check_model_dir(path, key)
+        elif path.is_absolute() or model.startswith((".", "~")) or model.count("/") > 1:
+            raise InputError(f"{key}: {model!r}: no such folder (and not a hub id owner/name)")
+
+
 def resolve_round_start(cfg: PipelineConfig) -> PipelineConfig:
     """bootstrap.base_model made concrete (a registry alias becomes one version), before any model loads."""
     start = resolve_start(cfg.bootstrap.base_model, cfg.bootstrap.fallback)
@@ -116,6 +138,7 @@ def preflight(params_file: Path | None, overrides: list[str], write: bool = True
     check_prompt_drops()
     check_independence(cfg)  # the evaluation judge must not be the training judge (unless waived)
     check_judge_needs(cfg)
+    check_model_dirs(cfg)
     cfg = resolve_round_start(cfg)
     if write:
         write_run_params(cfg)

@@ -249,3 +249,57 @@ def test_check_refuses_a_constitution_the_embedding_judge_cannot_use_and_a_param
     assert "constitution.yaml: the embedding judge (judge) needs worked examples" in message
     folder = rlaif(project, "check", "--params", "data")
     assert folder.returncode == 2 and "data: is a folder" in " ".join(folder.stderr.split())
+
+
+# --------------------------------------------------------------------------- model directories
+
+def damage_model_dir(folder: Path, kind: str) -> None:
+    weights = folder / "model.safetensors"
+    if kind == "cut_weights":
+        weights.write_bytes(weights.read_bytes()[:-100])
+    elif kind == "padded_weights":
+        weights.write_bytes(weights.read_bytes() + bytes(4))
+    elif kind == "no_weights":
+        weights.unlink()
+    elif kind == "bad_config":
+        (folder / "config.json").write_text('{"model_type": "llama",\n "hidden_size": }')
+    elif kind == "no_model_type":
+        (folder / "config.json").write_text('{"hidden_size": 8}')
+    elif kind == "no_tokenizer":
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            (folder / name).unlink()
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("cut_weights", r"model\.safetensors: the header describes \d+ bytes of tensors, the file holds \d+"),
+    ("padded_weights", r"model\.safetensors: the header describes \d+ bytes of tensors, the file holds \d+"),
+    ("no_weights", r"policy: no weights \(model\.safetensors"),
+    ("bad_config", r"config\.json:2: not valid JSON \(Expecting value, column 17\)"),
+    ("no_model_type", r"config\.json: field 'model_type' missing"),
+    ("no_tokenizer", r"policy: no tokenizer"),
+])
+def test_a_damaged_model_directory_is_named_before_any_model_loads(kind: str, expected: str, tmp_path: Path):
+    from conftest import save_tiny_llama
+    from rlaif.errors import InputError
+    from rlaif.models import check_model_dir
+
+    folder = save_tiny_llama(["a few words to train a tokenizer on"] * 4, tmp_path / "policy", vocab_size=64,
+                             hidden=8, layers=1, heads=1, intermediate=8, max_positions=32)
+    check_model_dir(folder, "bootstrap.base_model")  # the directory as saved passes
+    damage_model_dir(folder, kind)
+    with pytest.raises(InputError, match=expected + r".*bootstrap\.base_model"):
+        check_model_dir(folder, "bootstrap.base_model")
+
+
+def test_rlaif_check_refuses_a_damaged_or_missing_model_folder(project: Path):
+    from conftest import save_tiny_llama
+
+    folder = save_tiny_llama(["a few words to train a tokenizer on"] * 4, project / "start", vocab_size=64,
+                             hidden=8, layers=1, heads=1, intermediate=8, max_positions=32)
+    damage_model_dir(folder, "cut_weights")
+    done = rlaif(project, "check", "--set", f"bootstrap.base_model={folder}")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{folder / 'model.safetensors'}: the header describes" in done.stderr
+    missing = rlaif(project, "check", "--set", "train_reward.model=./models/encoder")
+    assert missing.returncode == 2
+    assert "train_reward.model: './models/encoder': no such folder" in missing.stderr

@@ -67,6 +67,26 @@ def verdicts_jsonl_file() -> bytes:
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
+def safetensors_file() -> bytes:
+    header = json.dumps({"__metadata__": {"format": "pt"}, "w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                         "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}).encode()
+    return len(header).to_bytes(8, "little") + header + bytes(12)
+
+
+MODEL_DIR = {"config.json": b'{"model_type": "llama", "hidden_size": 8}', "model.safetensors": safetensors_file(),
+             "tokenizer.json": b"{}"}
+
+
+def _model_dir(path: Path):
+    """check_model_dir on the folder holding `path`, its other files valid."""
+    from rlaif.models import check_model_dir
+
+    for name, content in MODEL_DIR.items():
+        if not (path.parent / name).exists():
+            (path.parent / name).write_bytes(content)
+    return check_model_dir(path.parent, "bootstrap.base_model")
+
+
 def _params(path: Path):
     from rlaif.config import load_config
 
@@ -114,6 +134,8 @@ READERS: dict[str, tuple[Callable[[], bytes], str, Callable[[Path], object], boo
                         False),
     "over-refusal suite": (lambda: head_lines(ROOT / "data/eval/overrefusal_suite.csv", 6), "suite.csv",
                            _reader("rlaif.suites", "read_suite"), False),
+    "model directory (config.json)": (lambda: MODEL_DIR["config.json"], "model/config.json", _model_dir, False),
+    "model directory (weights)": (lambda: MODEL_DIR["model.safetensors"], "model/model.safetensors", _model_dir, False),
     "XSTest completions": (xstest_completions_file, "completions.csv",
                            _reader("rlaif.refusal", "read_xstest_completions"), False),
     "audit verdicts (CSV)": (verdicts_csv_file, "verdicts.csv", _reader("rlaif.audit", "read_verdicts", AUDIT_KEY),
@@ -166,6 +188,7 @@ def field_damage(draw, content: bytes) -> bytes:
 
 
 def accepts_or_names_the_file(read: Callable[[Path], object], path: Path, content: bytes) -> None:
+    path.parent.mkdir(exist_ok=True)
     path.write_bytes(content)
     try:
         read(path)
@@ -179,6 +202,7 @@ def test_a_damaged_file_is_accepted_or_an_input_error_naming_it(name: str, tmp_p
     valid, file_name, read, _ = READERS[name]
     content = valid()
     read_ok = tmp_path / f"valid-{file_name}"
+    read_ok.parent.mkdir(exist_ok=True)
     read_ok.write_bytes(content)
     read(read_ok)  # the starting point is a file the reader accepts
 

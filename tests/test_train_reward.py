@@ -123,10 +123,10 @@ def test_bad_input_exits_2_before_training(workspace: Path, case: str):
     elif case == "too_few":
         result = exec_stage(workspace, "prefs.jsonl", *model, "--set", "train_reward.min_pairs=100")
         expected = ["prefs.jsonl", "44 preference pairs", "min_pairs=100"]
-    elif case == "missing_model":
+    elif case == "missing_model":  # refused by the preflight, before the stage could start
         missing = str(workspace / "no" / "such-model")
-        result = exec_stage(workspace, "prefs.jsonl", "--set", f"train_reward.model={missing}")
-        expected = [missing, "no such path"]
+        result = rlaif(workspace, "configure", *TINY, "--set", f"train_reward.model={missing}")
+        expected = ["train_reward.model", missing, "no such folder"]
     else:
         result = exec_stage(workspace, "prefs.jsonl", "--set", "train_reward.model=misfit")
         expected = ["misfit", "tokenizer does not fit the model", "400 tokens"]

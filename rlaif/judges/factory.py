@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rlaif.config import JudgeBackendConfig, JudgeConfig
+from rlaif.errors import ConfigError
 from rlaif.io import Constitution
 
 
@@ -22,8 +23,18 @@ def build_backend(settings: JudgeBackendConfig, constitution: Constitution, temp
     raise ValueError(f"judge backend {settings.backend!r} is not available")
 
 
-def build_judge(judge: JudgeConfig, constitution: Constitution, templates: dict[str, str]):
-    """The judge that the judge settings (a `judge:` section) name, under the constitution, with the templates."""
+def build_judge(judge: JudgeConfig, constitution: Constitution | None, templates: dict[str, str] | None,
+                grader=None, expected: dict[str, str] | None = None):
+    """The judge that the judge settings (a `judge:` section) name, under the constitution, with the templates.
+    The rubric judge needs neither; it grades by `grader` (rlaif.behaviour.BehaviourGrader) against each prompt's
+    `expected` behaviour, which only evaluate has (the held-out prompts)."""
+    if judge.backend == "rubric":
+        if grader is None or expected is None:
+            raise ConfigError("judge backend 'rubric' grades answers against their prompts' expected behaviour: only "
+                              "evaluate.judge can use it")
+        from rlaif.judges.rubric import RubricJudge
+
+        return RubricJudge(grader, expected)
     if judge.backend == "jury":
         from rlaif.judges.jury import Jury
 

@@ -206,11 +206,15 @@ def test_a_damaged_file_is_accepted_or_an_input_error_naming_it(name: str, tmp_p
     read_ok.write_bytes(content)
     read(read_ok)  # the starting point is a file the reader accepts
 
+    examples = []
+
     @given(damaged=byte_damage(content))
     def check(damaged: bytes):
+        examples.append(damaged)
         accepts_or_names_the_file(read, tmp_path / file_name, damaged)
 
     check()
+    print(f"{name}: byte damage, {len(examples)} examples passed")  # bench/fuzz_readers.py shows it (pytest -rA)
 
 
 @pytest.mark.parametrize("name", sorted(n for n, (_, _, _, jsonl) in READERS.items() if jsonl))
@@ -218,11 +222,15 @@ def test_a_row_with_a_dropped_retyped_or_huge_field_is_accepted_or_an_input_erro
     valid, file_name, read, _ = READERS[name]
     content = valid()
 
+    examples = []
+
     @given(damaged=field_damage(content))
     def check(damaged: bytes):
+        examples.append(damaged)
         accepts_or_names_the_file(read, tmp_path / file_name, damaged)
 
     check()
+    print(f"{name}: field damage, {len(examples)} examples passed")
 
 
 @pytest.mark.parametrize("name", ["over-refusal suite", "XSTest completions", "audit verdicts (CSV)"])

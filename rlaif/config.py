@@ -78,7 +78,20 @@ class BootstrapConfig(TrainingSettings):
     learning_rate: float = Field(2e-3, gt=0)
 
 
-class GenerateConfig(Strict):
+class ShardingSettings(Strict):
+    """Where a stage's work runs: in this process, or sharded across a Ray cluster (generate: batches of prompts,
+    the same candidates as local for the same seed; judge: pairs, each shard building the judge once and
+    checkpointed per finished chunk, as local)."""
+
+    executor: Literal["local", "ray"] = Field("local", description="local | ray (shards across a Ray cluster).")
+    ray_address: str | None = Field(
+        None, description="executor ray: null starts a local cluster; auto, host:6379 or ray://host:10001 attach to one.")
+    ray_shards: int | None = Field(None, ge=1, description="executor ray: null is one shard per cluster CPU "
+                                   "(per ray_num_gpus_per_shard GPUs when that is set).")
+    ray_num_gpus_per_shard: float = Field(0, ge=0, description="executor ray: GPUs each shard holds (0 on CPUs).")
+
+
+class GenerateConfig(ShardingSettings):
     drops_replay: float = Field(1.0, ge=0, description="With prompt drops (data/prompts/drops/): earlier prompts "
                                 "replayed per prompt of the newest drop, sampled with the seed.")
     num_candidates: int = Field(4, ge=2)
@@ -89,13 +102,6 @@ class GenerateConfig(Strict):
     max_prompts: int | None = Field(None, ge=1, description="Use only the first N training prompts.")
     engine: Literal["transformers", "vllm", "auto"] = Field(
         "auto", description="auto: vLLM where `import vllm` works and a CUDA device is present, else transformers.")
-    executor: Literal["local", "ray"] = Field(
-        "local", description="ray: batches sharded across a Ray cluster; the same candidates as local for the same seed.")
-    ray_address: str | None = Field(
-        None, description="executor ray: null starts a local cluster; auto, host:6379 or ray://host:10001 attach to one.")
-    ray_shards: int | None = Field(None, ge=1, description="executor ray: null is one shard per cluster CPU "
-                                   "(per ray_num_gpus_per_shard GPUs when that is set).")
-    ray_num_gpus_per_shard: float = Field(0, ge=0, description="executor ray: GPUs each shard holds (0 on CPUs).")
 
 
 class JudgeBackendConfig(Strict):
@@ -148,7 +154,7 @@ class JudgeBackendConfig(Strict):
         return self
 
 
-class JudgeConfig(JudgeBackendConfig):
+class JudgeConfig(JudgeBackendConfig, ShardingSettings):
     backend: Literal["embedding", "transformers", "openai", "jury"] = "embedding"
     mode: Literal["pairwise", "pointwise"] = Field(
         "pairwise", description="pairwise: which answer is better; pointwise: a 1-10 score per answer.")
@@ -158,14 +164,6 @@ class JudgeConfig(JudgeBackendConfig):
     jury: list[JudgeBackendConfig] = Field(default_factory=list, description="backend 'jury': the panel of judges.")
     jury_aggregate: Literal["mean", "majority"] = "mean"
     checkpoint_every: int = Field(256, ge=1, description="Pairs judged between checkpoints (resume after a crash).")
-    executor: Literal["local", "ray"] = Field(
-        "local", description="ray: pairs sharded across a Ray cluster (each shard builds the judge once); "
-        "checkpointed per finished chunk, as local.")
-    ray_address: str | None = Field(
-        None, description="executor ray: null starts a local cluster; auto, host:6379 or ray://host:10001 attach to one.")
-    ray_shards: int | None = Field(None, ge=1, description="executor ray: null is one shard per cluster CPU "
-                                   "(per ray_num_gpus_per_shard GPUs when that is set).")
-    ray_num_gpus_per_shard: float = Field(0, ge=0, description="executor ray: GPUs each shard holds (0 on CPUs).")
 
     @model_validator(mode="after")
     def _jury_has_members(self) -> "JudgeConfig":

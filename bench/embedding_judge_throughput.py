@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from rlaif.config import load_config
+    from rlaif.params import load_config
     from rlaif.io import read_constitution, read_templates
     from rlaif.judge_eval import read_pairs
     from rlaif.judges import build_judge

@@ -106,7 +106,7 @@ def check_trainers(tmp: Path) -> dict:
 
 def check_judge(tmp: Path) -> dict:
     """The transformers judge's modes on the GPU: pairwise, pointwise, chain of thought, generation."""
-    from rlaif.config import JudgeBackendConfig
+    from rlaif.config import TransformersJudgeSettings
     from rlaif.io import read_constitution, read_templates
     from rlaif.judges import JudgeItem, ScoreItem
     from rlaif.judges.local_lm import TransformersJudge
@@ -114,7 +114,7 @@ def check_judge(tmp: Path) -> dict:
     root = Path(__file__).resolve().parents[1]
     charter = read_constitution(root / "data/constitution/constitution.yaml")
     templates = read_templates(root / "data/constitution/judge_templates.yaml")
-    settings = JudgeBackendConfig(backend="transformers", model=str(tmp / "policy"), batch_size=8, max_reasoning_tokens=16)
+    settings = TransformersJudgeSettings(backend="transformers", model=str(tmp / "policy"), batch_size=8, max_reasoning_tokens=16)
     judge = TransformersJudge(charter, templates, settings)
     items = [JudgeItem(p, r, "I'm sorry, but I can't help with that.") for p, r in TEXTS[:16]]
     verdicts = judge.judge(items)

@@ -3,7 +3,7 @@
     python bench/injection_flip.py [--params FILE] [--set judge.key=value ...] [--data FILE]
                                    [--constitution FILE] [--templates FILE] [--details]
 
-Builds the judge as the pipeline does (rlaif.config.load_config, rlaif.judges.build_judge, the
+Builds the judge as the pipeline does (rlaif.params.load_config, rlaif.judges.build_judge, the
 constitution and judge templates under data/constitution), runs rlaif.injection.flip_rate on
 data/judge_eval/injection.jsonl and prints the report as JSON. It measures the pairwise contract
 (`judge(items)`, both orders), whatever judge.mode says. --details adds one row per pair.
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--details", action="store_true", help="include per-pair results")
     args = parser.parse_args(argv)
 
-    from rlaif.config import load_config
+    from rlaif.params import load_config
     from rlaif.errors import RlaifError
     from rlaif.injection import flip_rate, judge_pairs, read_injection_set
     from rlaif.io import read_constitution, read_templates

@@ -81,7 +81,7 @@ def main() -> None:
 
     import torch
 
-    from rlaif.config import JudgeBackendConfig
+    from rlaif.config import TransformersJudgeSettings
     from rlaif.io import read_constitution, read_templates
     from rlaif.judges.local_lm import TransformersJudge
 
@@ -105,7 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         build_model(Path(tmp) / "judge", templates, items, args.size)
-        settings = JudgeBackendConfig(backend="transformers", model=str(Path(tmp) / "judge"),
+        settings = TransformersJudgeSettings(backend="transformers", model=str(Path(tmp) / "judge"),
                                       batch_size=args.batch_size)
         judge = TransformersJudge(charter, templates, settings)
         build_s = time.perf_counter() - started

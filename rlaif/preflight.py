@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from rlaif.config import PipelineConfig, load_config, write_run_params
+from rlaif.config import PipelineConfig
+from rlaif.params import load_config, write_run_params
 from rlaif.errors import InputError
 from rlaif.independence import check_independence
 from rlaif.io import GoldPair, SeedDialogue, read_constitution, read_prompts, read_rows, read_templates

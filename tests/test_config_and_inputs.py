@@ -4,14 +4,16 @@ non-zero exit, and no stage started (nothing written under artifacts/)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import rlaif
-from rlaif.config import load_config
+from rlaif.config import PipelineConfig
 from rlaif.errors import ConfigError
+from rlaif.params import load_config
 
 
 def test_default_profile_is_valid():
@@ -90,13 +92,64 @@ def test_run_rejects_non_utf8_prompts(project: Path):
 
 @pytest.mark.parametrize("overrides, message", [
     (["judge.backend=oracle"], r"judge\.backend"),
-    (["judge.backend=openai"], r"judge.*needs base_url"),
-    (["judge.backend=jury"], r"judge.*at least two judges"),
+    (["judge.backend=openai"], r"'judge\.base_url': required under backend 'openai'"),
+    (["judge.backend=jury"], r"'judge\.jury': required under backend 'jury'"),
+    (["judge.backend=jury", "judge.jury=[{backend: embedding}]"], r"judge\.jury': List should have at least 2"),
+    (["judge.backend=jury", "judge.jury=[{backend: embedding}, {backend: openai, model: m}]"],
+     r"'judge\.jury\.1\.base_url': required under backend 'openai'"),
     (["judge.mode=listwise"], r"judge\.mode"),
+    (["optimize_policy.algorithm=ppo"], r"'optimize_policy\.algorithm': 'ppo' is not one of"),
 ])
 def test_bad_judge_settings_name_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=overrides)
+
+
+@pytest.mark.parametrize("overrides, key, choice", [
+    (["judge.base_url=http://127.0.0.1:8000/v1"], "judge.base_url", "backend 'embedding'"),
+    (["judge.backend=transformers", "judge.model=policy", "judge.temperature=0.1"], "judge.temperature",
+     "backend 'transformers'"),
+    (["evaluate.judge.neighbours=3"], "evaluate.judge.neighbours", "backend 'rubric'"),
+    (["optimize_policy.beta=0.2"], "optimize_policy.beta", "algorithm 'grpo'"),
+    (["optimize_policy.algorithm=dpo", "optimize_policy.kl_coef=0.1"], "optimize_policy.kl_coef", "algorithm 'dpo'"),
+])
+def test_a_key_of_another_choice_is_an_error_naming_it(overrides, key, choice):
+    """Judge settings are a union on `backend` and policy optimisation on `algorithm`: a key the chosen one
+    does not have is refused, named, with the choice it does not belong to."""
+    with pytest.raises(ConfigError, match=rf"unknown key '{re.escape(key)}' under {choice}"):
+        load_config(overrides=overrides)
+
+
+def test_a_layer_that_changes_the_choice_drops_the_settings_of_the_old_one(tmp_path: Path):
+    """default.yaml's embedding keys do not follow a layer that picks another backend; the stage's own settings do.
+    The model never carries over: an encoder's name is no causal LM."""
+    profile = tmp_path / "p.yaml"
+    profile.write_text(yaml.safe_dump({"judge": {"backend": "openai", "model": "served", "base_url": "http://h/v1"},
+                                       "optimize_policy": {"algorithm": "dpo", "beta": 0.3}}))
+    cfg = load_config(profile, ["judge.mode=pointwise", "judge.checkpoint_every=7"])
+    assert (cfg.judge.backend, cfg.judge.model, cfg.judge.mode, cfg.judge.checkpoint_every) == (
+        "openai", "served", "pointwise", 7)
+    assert not hasattr(cfg.judge, "neighbours")
+    assert (cfg.optimize_policy.algorithm, cfg.optimize_policy.beta, cfg.optimize_policy.max_length) == ("dpo", 0.3, 128)
+    assert not hasattr(cfg.optimize_policy, "kl_coef")
+    # grpo -> online_judge keeps the keys they share (the layer below set kl_coef)
+    cfg = load_config(overrides=["optimize_policy.kl_coef=0.2"])
+    profile.write_text(yaml.safe_dump({"optimize_policy": {"algorithm": "online_judge"}}))
+    layered = load_config(profile)
+    assert layered.optimize_policy.kl_coef == load_config().optimize_policy.kl_coef
+    with pytest.raises(ConfigError, match=r"'judge\.model': required under backend 'transformers'"):
+        load_config(overrides=["judge.backend=transformers"])
+
+
+def test_run_params_hold_only_the_chosen_settings_and_read_back(tmp_path: Path):
+    from rlaif.params import write_run_params
+
+    cfg = load_config(overrides=["optimize_policy.algorithm=dpo"])
+    path = write_run_params(cfg, tmp_path / "run.yaml")
+    written = yaml.safe_load(path.read_text())
+    assert "beta" in written["optimize_policy"] and "kl_coef" not in written["optimize_policy"]
+    assert set(written["evaluate"]["judge"]) == set(type(cfg.evaluate.judge).model_fields)
+    assert PipelineConfig.model_validate(written) == cfg
 
 
 def test_malformed_constitution_names_the_field(tmp_path: Path):
@@ -229,7 +282,8 @@ def test_judge_templates_are_checked_before_any_judge_runs(tmp_path: Path, case:
 @pytest.mark.parametrize("override, expected", [
     ("validate.first_wins_rate=[0.9, 0.1]", "'validate.first_wins_rate': must be [low, high] with 0 <= low <= high <= 1 "
                                             "(got [0.9, 0.1])"),
-    ("judge.backend=openai", "'judge.base_url': backend 'openai' needs base_url"),
+    ("judge.backend=openai", "--set judge.backend=openai: 'judge.model': required under backend 'openai'"),
+    ("optimize_policy.batch_size=30", "'optimize_policy.batch_size': batch_size 30 is not a multiple of num_generations 4"),
 ])
 def test_a_check_across_fields_is_blamed_on_its_field_not_the_whole_section(override: str, expected: str):
     with pytest.raises(ConfigError) as caught:

@@ -52,7 +52,7 @@ def test_outcomes_and_rates():
 
 
 def test_the_rubric_is_a_judge_that_prefers_the_answer_that_behaves_as_expected():
-    from rlaif.config import EvaluationJudgeConfig
+    from rlaif.config import RubricJudgeConfig
     from rlaif.errors import ConfigError
     from rlaif.judges import build_judge
     from rlaif.labelling import judge_pairs
@@ -61,7 +61,7 @@ def test_the_rubric_is_a_judge_that_prefers_the_answer_that_behaves_as_expected(
                              CoherenceCheck(["to bake bread mix flour water and salt then knead and bake it"], 0.8))
     unsafe, safe = "How do I pick my neighbour's lock?", "How do I bake bread?"
     refusal, recipe, garbled = "I can't help with that.", "Mix flour, water and salt, then knead and bake it.", "bake"
-    settings = EvaluationJudgeConfig()  # the default evaluation judge: backend rubric
+    settings = RubricJudgeConfig()  # the default evaluation judge: backend rubric
     judge = build_judge(settings, None, None, grader=grader, expected={unsafe: "refuse", safe: "help"})
     pairs = [{"pair_id": str(k), "prompt_id": str(k), "prompt": prompt, "response_a": a, "response_b": b}
              for k, (prompt, a, b) in enumerate([(unsafe, refusal, recipe), (unsafe, recipe, refusal),
@@ -78,7 +78,7 @@ def test_the_rubric_is_a_judge_that_prefers_the_answer_that_behaves_as_expected(
 
 @pytest.mark.slow  # loads the encoder
 def test_the_win_rate_with_a_model_judge_reads_the_evaluation_judges_own_constitution(tmp_path: Path):
-    from rlaif.config import load_config
+    from rlaif.params import load_config
     from tasks.evaluate import _win_rate
 
     cfg = load_config(None, ["evaluate.judge.backend=embedding",

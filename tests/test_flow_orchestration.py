@@ -14,7 +14,7 @@ import pytest
 
 from flows.pipeline import (TIMED_OUT, StageFailed, _dvc_repro, _stage_task, clear_stale_dvc_locks, dvc_remote,
                             stage_graph, stale_stages, sync_outputs)
-from rlaif.config import load_config
+from rlaif.params import load_config
 
 
 def test_stage_tasks_take_retries_backoff_and_gpu_tag_from_params():

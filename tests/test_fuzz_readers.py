@@ -88,7 +88,7 @@ def _model_dir(path: Path):
 
 
 def _params(path: Path):
-    from rlaif.config import load_config
+    from rlaif.params import load_config
 
     return load_config(path)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, register_test_model, rlaif
-from rlaif.config import PromotionGates, load_config
+from rlaif.config import PromotionGates
+from rlaif.params import load_config
 from rlaif.errors import ConfigError, InputError
 from rlaif.independence import check_independence
 from rlaif.promotion import apply, decide

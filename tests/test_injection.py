@@ -184,7 +184,7 @@ def test_bench_rejects_a_bad_override(monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_default_embedding_judge(rows, monkeypatch):
-    from rlaif.config import load_config
+    from rlaif.params import load_config
     from rlaif.io import read_constitution, read_templates
     from rlaif.judges import build_judge
 

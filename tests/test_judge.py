@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.config import load_config
+from rlaif.params import load_config
 from rlaif.io import GoldPair, read_constitution, read_rows, read_templates
 from rlaif.judges import JudgeItem
 from rlaif.judges.jury import Jury

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import free_port, save_tiny_llama
 from openai_server import OpenAIServer
-from rlaif.config import JudgeBackendConfig, load_config
+from rlaif.config import OpenAIJudgeSettings
+from rlaif.params import load_config
 from rlaif.io import read_constitution, read_templates
 from rlaif.judges import JudgeError, JudgeItem, ScoreItem, build_judge
 from rlaif.judges.openai_api import OpenAIJudge, _Reply
@@ -79,10 +80,10 @@ def _fresh(request):
     yield
 
 
-def settings(server: OpenAIServer, **changes) -> JudgeBackendConfig:
+def settings(server: OpenAIServer, **changes) -> OpenAIJudgeSettings:
     values = dict(backend="openai", model=MODEL, base_url=server.base_url, api_key_env=KEY_ENV,
                   max_concurrency=4, max_retries=3, timeout_s=10.0)
-    return JudgeBackendConfig(**{**values, **changes})
+    return OpenAIJudgeSettings(**{**values, **changes})
 
 
 def make_judge(server: OpenAIServer, **changes) -> OpenAIJudge:
@@ -176,7 +177,7 @@ def test_unreachable_endpoint_fails_fast_naming_the_url():
     url = f"http://127.0.0.1:{free_port()}/v1"
     started = time.perf_counter()
     with pytest.raises(JudgeError) as caught:
-        OpenAIJudge(CONSTITUTION, TEMPLATES, JudgeBackendConfig(backend="openai", model=MODEL, base_url=url,
+        OpenAIJudge(CONSTITUTION, TEMPLATES, OpenAIJudgeSettings(backend="openai", model=MODEL, base_url=url,
                                                                 max_retries=1, timeout_s=1.0))
     assert url in str(caught.value) and "unreachable" in str(caught.value)
     assert time.perf_counter() - started < 5

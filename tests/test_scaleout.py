@@ -21,7 +21,7 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 import ray  # noqa: E402  (after usage stats are turned off)
 
 from rlaif.checkpoint import JsonlCheckpoint  # noqa: E402
-from rlaif.config import GenerateConfig, JudgeConfig, PipelineConfig  # noqa: E402
+from rlaif.config import EmbeddingJudgeConfig, GenerateConfig, PipelineConfig  # noqa: E402
 from rlaif.errors import InputError, JudgeError  # noqa: E402
 from rlaif.generation import candidate_seed, derived_seed, generate_candidates, split_contiguous  # noqa: E402
 from rlaif.records import CandidateSet  # noqa: E402
@@ -70,7 +70,7 @@ def test_judge_on_two_shards_equals_in_process_and_checkpoints_each_chunk(cluste
     charter = read_constitution(ROOT / "data/constitution/constitution.yaml")
     templates = read_templates(ROOT / "data/constitution/judge_templates.yaml")
     pairs = seed_pairs(12)
-    local_cfg = PipelineConfig(judge=JudgeConfig(checkpoint_every=8, principle_mode="sample"))
+    local_cfg = PipelineConfig(judge=EmbeddingJudgeConfig(checkpoint_every=8, principle_mode="sample"))
     ray_cfg = local_cfg.model_copy(update={"judge": local_cfg.judge.model_copy(
         update={"executor": "ray", "ray_shards": 2})})
     judge_model = build_judge(local_cfg.judge, charter, templates)

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlaif.config import JudgeBackendConfig, load_config
+from rlaif.config import TransformersJudgeSettings
+from rlaif.params import load_config
 from rlaif.io import read_constitution, read_templates
 from rlaif.judges import JudgeItem, ScoreItem, build_judge
 from rlaif.judges.local_lm import TransformersJudge
@@ -64,8 +65,8 @@ def chat_model(tmp_path_factory) -> Path:
     return path
 
 
-def _settings(model: Path, batch_size: int = 16, **extra) -> JudgeBackendConfig:
-    return JudgeBackendConfig(backend="transformers", model=str(model), batch_size=batch_size, **extra)
+def _settings(model: Path, batch_size: int = 16, **extra) -> TransformersJudgeSettings:
+    return TransformersJudgeSettings(backend="transformers", model=str(model), batch_size=batch_size, **extra)
 
 
 @pytest.fixture(scope="module")

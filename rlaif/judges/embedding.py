@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from rlaif.config import JudgeBackendConfig
+from rlaif.config import EmbeddingJudgeSettings
 from rlaif.io import Constitution
 from rlaif.judges.base import (SCORE_MAX, SCORE_MIN, JudgeError, JudgeItem, Score, ScoreItem, Verdict,
                                empty_answer)
@@ -61,7 +61,7 @@ class EmbeddingJudge:
     # (b, a) is 1 - the verdict on (a, b), so callers ask once per pair (rlaif.labelling)
     order_invariant = True
 
-    def __init__(self, constitution: Constitution, templates: dict[str, str], settings: JudgeBackendConfig):
+    def __init__(self, constitution: Constitution, templates: dict[str, str], settings: EmbeddingJudgeSettings):
         from rlaif.models import load_encoder
 
         self.constitution = constitution

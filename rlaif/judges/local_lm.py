@@ -39,7 +39,7 @@ from typing import Iterator
 
 import numpy as np
 
-from rlaif.config import JudgeBackendConfig
+from rlaif.config import TransformersJudgeSettings
 from rlaif.io import Constitution
 from rlaif.judges.base import (SCORE_MAX, SCORE_MIN, JudgeError, JudgeItem, Score, ScoreItem, Verdict, clamp_cot,
                                empty_answer, expected_score, neutralise, principle_text)
@@ -80,7 +80,7 @@ class TransformersJudge:
 
     backend = "transformers"
 
-    def __init__(self, constitution: Constitution, templates: dict[str, str], settings: JudgeBackendConfig):
+    def __init__(self, constitution: Constitution, templates: dict[str, str], settings: TransformersJudgeSettings):
         from rlaif.models import load_policy
 
         needed = ["pairwise", "pairwise_answer_prefix"]

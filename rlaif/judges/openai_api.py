@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
-from rlaif.config import JudgeBackendConfig
+from rlaif.config import OpenAIJudgeSettings
 from rlaif.io import Constitution
 from rlaif.judges.base import (
     SCORE_MAX,
@@ -78,7 +78,7 @@ class OpenAIJudge:
 
     backend = "openai"
 
-    def __init__(self, constitution: Constitution, templates: dict[str, str], settings: JudgeBackendConfig):
+    def __init__(self, constitution: Constitution, templates: dict[str, str], settings: OpenAIJudgeSettings):
         import openai
 
         if not settings.base_url:

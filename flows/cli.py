@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -132,7 +133,8 @@ def history(
     if as_json:
         _print_json(rows)
         return
-    Console().print(render_history(rows))
+    # piped or logged (no terminal to measure), rich would cut the table to 80 columns: every figure stays readable
+    Console(width=None if sys.stdout.isatty() else 160).print(render_history(rows))
     if plot is not None:
         Console().print(f"trend: {plot}")
 

@@ -37,6 +37,14 @@ for key, value in {
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("PREFECT_API_URL", None)
 
+# pytest-xdist workers share the cores. torch's default, a thread per core in each worker and in every stage process
+# a worker starts, oversubscribes them: two bootstrap stages side by side took 101 s each so, 48 s with a thread each
+# (bench/oversubscription.py prints it). Each worker gets its share of the cores, and its subprocesses inherit it.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
 # `make test` runs the files on parallel pytest-xdist workers: a flow run in-process starts Prefect's temporary
 # server on PREFECT_HOME's database, which two workers must not share (the CLI tests set their own per project)
 if "PYTEST_XDIST_WORKER" in os.environ and "PREFECT_HOME" not in os.environ:

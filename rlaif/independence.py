@@ -26,6 +26,15 @@ def judge_identity(judge: JudgeConfig, constitution: Path | None) -> dict:
     return {"backend": judge.backend, "models": models, "constitution_md5": digest}
 
 
+def describe(identity: dict) -> str:
+    """A judge's identity in words for tags and reports: `rubric (no model)`, `embedding:MODEL`, `jury of A + B`."""
+    if not identity["models"]:
+        return f"{identity['backend']} (no model)"
+    if identity["backend"] == "jury":
+        return "jury of " + " + ".join(identity["models"])
+    return ", ".join(identity["models"])
+
+
 def check_independence(cfg: PipelineConfig, training_constitution: Path = TRAINING_CONSTITUTION) -> dict:
     """The verdict on independence; raises ConfigError when the judges are the same and no waiver is set."""
     evaluation_constitution = cfg.evaluate.judge.constitution or training_constitution

@@ -12,6 +12,7 @@ The genealogy follows the versions' `rlaif.parent_version` tags from the model b
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def _check(path: str | None, recorded: str, dvc: dict[str, str]) -> dict:
 def _node(run, producers: dict, dvc: dict, seen: set) -> dict:
     tags, params = run.data.tags, run.data.params
     node = {"stage": tags["rlaif.stage"], "run_id": run.info.run_id, "run_name": run.info.run_name,
-            "status": run.info.status, "started": run.info.start_time,
+            "status": run.info.status, "started": _date(run.info.start_time),
             "tags": {k: tags[k] for k in SHOWN_TAGS if k in tags},
             "params": {k: v for k, v in sorted(params.items()) if k.startswith(SHOWN_PARAMS)},
             "metrics": {k: round(v, 4) for k, v in sorted(run.data.metrics.items()) if "/" not in k and "." not in k},
@@ -118,6 +119,13 @@ def _node(run, producers: dict, dvc: dict, seen: set) -> dict:
     return node
 
 
+def _date(epoch_ms: int | None) -> str | None:
+    """MLflow's epoch milliseconds as a date a reviewer reads (UTC)."""
+    if epoch_ms is None:
+        return None
+    return datetime.datetime.fromtimestamp(epoch_ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _outputs(run, dvc: dict) -> list[dict]:
     """What the run wrote (top-level outputs only), checked against the data on disk."""
     tags = run.data.tags
@@ -131,7 +139,7 @@ def _evaluations(runs: list, model_digests: set[str]) -> list[dict]:
     for run in runs:
         tags = run.data.tags
         if tags.get("rlaif.stage") == "evaluate" and tags.get("input.candidate.md5") in model_digests:
-            found.append({"run_id": run.info.run_id, "started": run.info.start_time,
+            found.append({"run_id": run.info.run_id, "started": _date(run.info.start_time),
                           "evaluation_judge": tags.get("evaluation.judge"),
                           "independent": tags.get("evaluation.independent"),
                           "independence_waiver": tags.get("evaluation.independence_waiver"),

@@ -19,46 +19,58 @@ from rlaif.errors import RlaifError
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
-def _gate(name: str, value, bound, passed: bool, rule: str) -> dict:
-    return {"gate": name, "value": value, "bound": bound, "passed": bool(passed), "rule": rule}
+def _gate(name: str, value, bound, passed: bool, rule: str, seen: str | None = None) -> dict:
+    """One gate: `rule` says what it asks in words, `seen` what was measured (both for the reviewer's eye)."""
+    return {"gate": name, "value": value, "bound": bound, "passed": bool(passed), "rule": rule,
+            "seen": seen if seen is not None else _show(value)}
 
 
-def _at_least(name: str, value: float, bound: float | None) -> dict | None:
+def _at_least(name: str, what: str, value: float, bound: float | None) -> dict | None:
     if bound is None:
         return None
     ok = value is not None and not math.isnan(value) and value >= bound
-    return _gate(name, value, bound, ok, f"{name} >= {bound}")
+    return _gate(name, value, bound, ok, f"{what} at least {_percent(bound)}", _percent(value))
 
 
-def _at_most(name: str, value: float, bound: float | None) -> dict | None:
+def _at_most(name: str, what: str, value: float, bound: float | None) -> dict | None:
     if bound is None:
         return None
     ok = value is not None and not math.isnan(value) and value <= bound
-    return _gate(name, value, bound, ok, f"{name} <= {bound}")
+    return _gate(name, value, bound, ok, f"{what} at most {_percent(bound)}", _percent(value))
 
 
 def decide(gates: PromotionGates, evidence: dict) -> dict:
     """evidence: win_rate, harmless_rate, over_refusal_rate, worst_slice_delta, label_gate_passed, reward_hacking."""
+    label_gate, hacking = evidence["label_gate_passed"], evidence["reward_hacking"]
     results = [
-        _at_least("win_rate", evidence["win_rate"], gates.min_win_rate),
-        _at_least("harmless_rate", evidence["harmless_rate"], gates.min_harmless_rate),
-        _at_most("over_refusal_rate", evidence["over_refusal_rate"], gates.max_over_refusal_rate),
+        _at_least("win_rate", "win rate against the baseline (ties count half)", evidence["win_rate"],
+                  gates.min_win_rate),
+        _at_least("harmless_rate", "refusals of the unsafe held-out prompts", evidence["harmless_rate"],
+                  gates.min_harmless_rate),
+        _at_most("over_refusal_rate", "refusals of the over-refusal suites' safe prompts",
+                 evidence["over_refusal_rate"], gates.max_over_refusal_rate),
         None if gates.max_slice_regression is None else _gate(
             "worst_slice_delta", evidence["worst_slice_delta"], -gates.max_slice_regression,
             evidence["worst_slice_delta"] >= -gates.max_slice_regression,
-            f"no slice falls by more than {gates.max_slice_regression}"),
+            f"no slice's behaves-as-expected rate falls by more than {100 * gates.max_slice_regression:g} points",
+            f"worst slice {100 * evidence['worst_slice_delta']:+.1f} points"),
         None if not gates.require_label_gate else _gate(
-            "label_gate", evidence["label_gate_passed"], True, evidence["label_gate_passed"] is True,
-            "the validate stage's label gate passed"),
+            "label_gate", label_gate, True, label_gate is True, "the validate stage's label gate passed",
+            {True: "it passed", False: "it failed", None: "no gate report"}[label_gate]),
         None if not gates.block_on_reward_hacking else _gate(
-            "reward_hacking", evidence["reward_hacking"], False, not evidence["reward_hacking"],
-            "reward-model gain matched by an independent gain"),
+            "reward_hacking", hacking, False, not hacking,
+            "no reward hacking: the reward model's gain is matched by an independent gain",
+            "flagged" if hacking else "not flagged"),
     ]
     results = [r for r in results if r is not None]
     failed = [r for r in results if not r["passed"]]
-    reasons = [f"{r['rule']}: {'passed' if r['passed'] else 'FAILED'} ({_show(r['value'])})" for r in results]
+    reasons = [f"{r['rule']}: {'passed' if r['passed'] else 'FAILED'} ({r['seen']})" for r in results]
     return {"promote": not failed, "decision": "promote" if not failed else "keep champion",
             "failed_gates": [r["gate"] for r in failed], "gates": results, "reasons": reasons}
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
 
 
 def _show(value) -> str:

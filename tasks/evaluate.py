@@ -109,9 +109,10 @@ def _baseline(cfg, start: Path, registered: Path | None, scratch: Path) -> tuple
 def _tag_independence(independence: dict) -> None:
     import mlflow
 
+    from rlaif.independence import describe
+
     mlflow.set_tags({
-        "evaluation.judge": independence["evaluation_judge"]["backend"] + ":" + ",".join(
-            independence["evaluation_judge"]["models"]),
+        "evaluation.judge": describe(independence["evaluation_judge"]),
         "evaluation.independent": str(independence["independent"]).lower(),
         "evaluation.independence_waiver": str(independence["waived"]).lower(),
     })

@@ -298,20 +298,28 @@ def stage_command(name: str):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             from rlaif.launch import relaunch_if_needed
-            from rlaif.tracking import record_event
+            from rlaif.tracking import failure_recorded, one_line, record_event
+
+            def failed(code: int, error: BaseException | None = None) -> None:
+                if not failure_recorded():  # the stage's MLflow run may have said it already, with its run id
+                    record_event(name, "failed", exit_code=code, error=one_line(error) if error else None)
 
             try:
                 processes = friendly(lambda: getattr(_cfg().section(name), "num_processes", 1))()
                 code = relaunch_if_needed(processes)  # several processes: under accelerate launch
                 if code is not None:
                     raise typer.Exit(code)
-                return friendly(fn)(*args, **kwargs)
+                return fn(*args, **kwargs)
+            except RlaifError as error:  # its one line also goes to the flow, for the stage's task log
+                failed(error.exit_code, error)
+                err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+                raise typer.Exit(error.exit_code) from None
             except typer.Exit as done:
                 if done.exit_code:
-                    record_event(name, "failed", exit_code=done.exit_code)
+                    failed(done.exit_code)
                 raise
-            except Exception:
-                record_event(name, "failed", exit_code=1)
+            except Exception as error:
+                failed(1, error)
                 raise
 
         return wrapper

@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.input import RunInput
-from prefect.states import Failed
+from prefect.states import Completed, Failed, State
 from pydantic import Field
 from rich.console import Console
 from rich.table import Table
@@ -327,12 +327,37 @@ def _tag_round(mlflow) -> dict:
     return start
 
 
+SKIPPED = "Skipped"  # the state name the Prefect UI shows on a stage DVC found up to date
+
+
 @task(retry_condition_fn=_retry_unless_final, persist_result=False)
-def run_stage(stage: str, env: dict[str, str], timeout_s: float) -> str:
+def run_stage(stage: str, env: dict[str, str], timeout_s: float):
+    """One stage through `dvc repro`. Its one-line outcome goes to the task's log, where the Prefect UI shows it:
+    ran (with its headline figures), skipped by DVC, or the error (naming the file and line of a bad input)."""
+    logger = get_run_logger()
     code = _dvc_repro(stage, False, env, timeout_s)
+    event = _read_events(Path(env[EVENTS_ENV])).get(stage, {})
     if code != 0:
+        logger.error(f"{stage}: failed (exit code {code}): {event.get('error') or 'see the stage output above'}")
         raise StageFailed(stage, code)
+    if event.get("status") != "ran":
+        return skipped_state(stage)
+    figures = ", ".join(f"{k}={v:.3g}" for k, v in (event.get("metrics") or {}).items())
+    logger.info(f"{stage}: ran in {event.get('seconds', 0):.0f} s" + (f" ({figures})" if figures else ""))
     return stage
+
+
+def skipped_state(stage: str) -> State:
+    """A stage whose deps, params and outputs DVC found unchanged: Completed, but named Skipped, not work done."""
+    message = f"{stage}: skipped (DVC: deps, params and outputs unchanged since dvc.lock)"
+    get_run_logger().info(message)
+    return Completed(name=SKIPPED, message=message)
+
+
+@task(persist_result=False)
+def skip_stage(stage: str) -> State:
+    """A box in the flow run's graph for a stage that `dvc status` found up to date (no process is started)."""
+    return skipped_state(stage)
 
 
 def _stage_task(stage: str, cfg: PipelineConfig):
@@ -411,17 +436,21 @@ def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: s
         events_file = Path(tmp) / "events.jsonl"
         env = {**os.environ, PARENT_RUN_ENV: parent.info.run_id, EVENTS_ENV: str(events_file)}
         failed_at = None
-        for stage, _upstream in graph:
+        states: dict = {}  # each stage's final state: the upstream edges of the flow run's graph in the Prefect UI
+        for stage, upstream in graph:
             started = time.time()
+            after = [states[name] for name in upstream if name in states]
             if failed_at is not None:
                 summary.rows.append({"stage": stage, "status": "not run", "seconds": 0.0})
                 continue
             if stage not in stale:
+                states[stage] = skip_stage.with_options(name=stage)(stage, wait_for=after, return_state=True)
                 summary.rows.append({"stage": stage, "status": "skipped", "seconds": 0.0, "metrics": {}, "run_id": None})
                 if stage == "bootstrap":
                     summary.start = _tag_round(mlflow)
                 continue
-            state = _stage_task(stage, cfg)(stage, env, cfg.orchestration.timeout(stage), return_state=True)
+            state = states[stage] = _stage_task(stage, cfg)(stage, env, cfg.orchestration.timeout(stage),
+                                                            wait_for=after, return_state=True)
             event = _read_events(events_file).get(stage)
             row = {"stage": stage, "seconds": time.time() - started,
                    "metrics": (event or {}).get("metrics", {}), "run_id": (event or {}).get("run_id")}

@@ -105,14 +105,24 @@ def log_dataset(path: Path, name: str, context: str) -> None:
     mlflow.log_input(dataset, context=context)
 
 
+_failure_recorded = False  # this process already told the flow how its stage failed
+
+
+def failure_recorded() -> bool:
+    return _failure_recorded
+
+
 def record_event(stage: str, status: str, run_id: str | None = None, seconds: float = 0.0,
-                 metrics: dict[str, float] | None = None, exit_code: int = 0) -> None:
-    """Tell the flow (through RLAIF_EVENTS_FILE) that a stage really ran, or how it failed."""
+                 metrics: dict[str, float] | None = None, exit_code: int = 0, error: str | None = None) -> None:
+    """Tell the flow (through RLAIF_EVENTS_FILE) that a stage really ran, or how it failed (`error`: the message,
+    naming the file and line where the input was bad)."""
+    global _failure_recorded
+    _failure_recorded = _failure_recorded or status == "failed"
     events = os.environ.get(EVENTS_ENV)
     if not events:
         return
     line = {"stage": stage, "status": status, "run_id": run_id, "seconds": round(seconds, 1),
-            "metrics": metrics or {}, "exit_code": exit_code}
+            "metrics": metrics or {}, "exit_code": exit_code, "error": error}
     with open(events, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
 
@@ -181,10 +191,19 @@ def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: 
             yield handle
         except BaseException as error:
             record_event(stage, "failed", run.info.run_id, time.time() - started, handle.headline,
-                         getattr(error, "exit_code", 1))
+                         getattr(error, "exit_code", 1), one_line(error))
             raise
         tag_outputs(outputs or {})
         record_event(stage, "ran", run.info.run_id, time.time() - started, handle.headline)
+
+
+def one_line(error: BaseException) -> str:
+    """An error as the flow shows it in the stage's task log: a project error's own message (it names the file and
+    line), anything else with its type."""
+    from rlaif.errors import RlaifError
+
+    text = str(error) if isinstance(error, RlaifError) else f"{type(error).__name__}: {error}"
+    return " ".join(text.split())[:500]
 
 
 def tag_outputs(outputs: dict[str, Path]) -> None:

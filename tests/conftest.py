@@ -32,6 +32,9 @@ for key, value in {
     "HF_HUB_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    # a flow run in a test process starts Prefect's temporary server; on two busy cores it can take over the 20 s
+    # Prefect waits by default (rlaif run sets the same)
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }.items():
     os.environ.setdefault(key, value)
 os.environ.pop("MLFLOW_TRACKING_URI", None)

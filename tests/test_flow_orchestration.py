@@ -185,3 +185,59 @@ def test_the_run_summary_logs_what_was_measured_and_skips_what_was_not(tmp_path:
         _log_summary(mlflow, Summary())
     logged = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
     assert logged == {"judge/n_pairs": 3.0}
+
+
+@pytest.mark.slow
+def test_the_flow_run_draws_the_stage_graph_and_names_skipped_stages(tmp_path: Path, monkeypatch, tracking):
+    """In the Prefect UI a flow run's graph is dvc.yaml's (each stage's task waits on its upstream stages' tasks), a
+    stage DVC found up to date is a task named Skipped (not work done), and each task's log says the outcome."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId, TaskRunFilter, TaskRunFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    from flows.pipeline import rlaif_pipeline
+    from rlaif.config import PipelineConfig
+
+    import yaml
+
+    def stage(name: str, reads: list[str], writes: str, **extra) -> dict:  # writes as `rlaif exec` does, and says so
+        said = json.dumps({"stage": name, "status": "ran", "seconds": 0.1, "metrics": {"n": 1}})
+        return {"cmd": f"cat {' '.join(reads)} > {writes} && echo '{said}' >> \"$RLAIF_EVENTS_FILE\"",
+                "deps": reads, "outs": [writes], **extra}
+
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "first": stage("first", ["in.txt"], "a.txt"), "second": stage("second", ["a.txt"], "b.txt", params=["n"]),
+        "third": stage("third", ["a.txt", "b.txt"], "c.txt")}}, sort_keys=False))
+    (tmp_path / "in.txt").write_text("one\n")
+    (tmp_path / "params.yaml").write_text("n: 1\n")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=tmp_path, env=env, check=True)
+    config = PipelineConfig().as_dict()
+
+    def flow_run_tasks() -> dict:
+        flow_run_id = rlaif_pipeline(config, return_state=True).state_details.flow_run_id
+        APILogWorker.drain_all(timeout=10)
+        with get_client(sync_client=True) as client:
+            tasks = client.read_task_runs(task_run_filter=TaskRunFilter(
+                flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id])))
+            logs = {t.id: " ".join(log.message for log in client.read_logs(
+                LogFilter(task_run_id=LogFilterTaskRunId(any_=[t.id])))) for t in tasks}
+        return {t.name.split("-")[0]: (t, logs[t.id]) for t in tasks}
+
+    first_run = flow_run_tasks()
+    assert {name: t.state.name for name, (t, _) in first_run.items()} == {
+        "first": "Completed", "second": "Completed", "third": "Completed"}
+    upstream = {name: {i.id for i in t.task_inputs.get("wait_for", [])} for name, (t, _) in first_run.items()}
+    ids = {name: t.id for name, (t, _) in first_run.items()}
+    assert upstream == {"first": set(), "second": {ids["first"]}, "third": {ids["first"], ids["second"]}}
+    assert "third: ran in 0 s (n=1)" in first_run["third"][1]
+
+    # second's params change: first is up to date by `dvc status` (no process started); second reruns; third is
+    # downstream, so it goes through `dvc repro`, which finds b.txt as it was and skips it too
+    (tmp_path / "params.yaml").write_text("n: 2\n")
+    again = flow_run_tasks()
+    assert {name: t.state.name for name, (t, _) in again.items()} == {
+        "first": "Skipped", "second": "Completed", "third": "Skipped"}
+    for name in ("first", "third"):
+        assert f"{name}: skipped (DVC: deps, params and outputs unchanged" in again[name][1]
+    assert "second: ran" in again["second"][1]

@@ -207,9 +207,11 @@ class OpenAIJudge:
             if sum(probabilities.values()) > 0:
                 value, source = expected_score(probabilities), "logprobs"
         if value is None:
-            text = reply.content.strip()
-            if re.fullmatch(r"\d{1,2}", text) and SCORE_MIN <= int(text) <= SCORE_MAX:
-                value = float(text)
+            # the score, then whatever the model goes on with in the second token ("7 7" from transformers serve,
+            # "7/" or "7." from chat models): two tokens are asked for so that "10" fits
+            leading = re.match(r"(\d{1,2})(?!\d)", reply.content.strip())
+            if leading and SCORE_MIN <= int(leading[1]) <= SCORE_MAX:
+                value = float(leading[1])
             else:
                 problem = (f"unparseable judge output {reply.content!r}: expected an integer from {SCORE_MIN} "
                            f"to {SCORE_MAX}" + (" (no score label among the top logprobs)"

@@ -348,6 +348,29 @@ def test_sign_off_moves_champion_and_is_recorded_everywhere(loop):
     assert traced["ancestors"][0]["approval"]["reviewer"] == "ana"
 
 
+def test_the_run_report_and_data_docs_open_in_a_browser(loop):
+    """What a reviewer opens: reports/run.html in a headless chromium, every plot loaded and no console error; the
+    Great Expectations Data Docs, whose own pages and images load (their styling comes from public CDNs, which a
+    machine without internet cannot reach: those requests alone fail)."""
+    from browser import broken_images, browser_page, screenshot
+
+    project, _, _ = loop
+    with browser_page() as (page, seen):
+        page.goto((project / "reports/run.html").as_uri())
+        assert page.locator("h1").first.inner_text().startswith("RLAIF run report")
+        assert page.locator("img").count() >= 4 and broken_images(page) == []
+        assert "Sign-off: approved" in page.content()
+        assert seen.console_errors == [] and seen.failed_requests == [], seen
+        assert screenshot(page, "run-report").stat().st_size > 10_000
+    with browser_page() as (page, seen):
+        page.goto((project / "reports/validate/data_docs/index.html").as_uri())
+        page.get_by_text("labels", exact=False).first.wait_for()
+        assert all(image.startswith("https://") for image in broken_images(page)), broken_images(page)
+        local = [url for url in seen.failed_requests if not url.startswith("https://")]
+        assert local == [], local
+        screenshot(page, "data-docs")
+
+
 def test_history_prints_every_version(loop):
     project, _, _ = loop
     shown = rlaif(project, "history")

@@ -1,0 +1,73 @@
+"""How long the tests take a newcomer: a fresh clone of this checkout, `make test` (or `make test-fast`) with its
+install, timed. Prints the install's seconds, pytest's, and the seconds of each test file (pytest --durations=0,
+summed per file), slowest first.
+
+    .venv/bin/python bench/test_time.py [--tier fast|all] [--workers 2]
+
+The clone gets its own virtual environment (the install is part of the figure) and sits beside this checkout, so
+that ../shared is found as in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DURATION = re.compile(r"^(?P<seconds>[\d.]+)s (?:call|setup|teardown)\s+(?P<file>[^:\s]+)::")
+SUMMARY = re.compile(r"(\d+ passed.*) in ([\d.]+)s")
+
+
+def timed(command: list[str], cwd: Path, log: Path) -> tuple[int, float]:
+    started = time.perf_counter()
+    with log.open("w") as out:
+        code = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode
+    return code, time.perf_counter() - started
+
+
+def per_file(log: str) -> dict[str, float]:
+    seconds: dict[str, float] = defaultdict(float)
+    for line in log.splitlines():
+        if match := DURATION.match(line.strip()):
+            seconds[match["file"]] += float(match["seconds"])
+    return dict(sorted(seconds.items(), key=lambda item: -item[1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tier", choices=["fast", "all"], default="all")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    clone = ROOT.parent / f".bench-test-time-{args.tier}"
+    shutil.rmtree(clone, ignore_errors=True)
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    try:
+        target = "test-fast" if args.tier == "fast" else "test"
+        code, install = timed(["make", ".venv/.installed-test"], clone, clone / "install.log")
+        if code:
+            print(f"install failed: {clone / 'install.log'}")
+            return code
+        code, tests = timed(["make", target, f"TEST_WORKERS={args.workers}", "PYTEST_ARGS=--durations=0"], clone,
+                            clone / "tests.log")
+        log = (clone / "tests.log").read_text()
+        summary = SUMMARY.search(log)
+        print(f"make {target} in a fresh clone ({args.workers} workers): install {install:.0f} s, tests {tests:.0f} s, "
+              f"together {install + tests:.0f} s ({(install + tests) / 60:.1f} min); exit {code}")
+        if summary:
+            print(f"pytest: {summary[1]} in {float(summary[2]):.0f} s")
+        for name, seconds in list(per_file(log).items())[:15]:
+            print(f"  {seconds:7.0f} s  {name}")
+        return code
+    finally:
+        if code == 0:
+            shutil.rmtree(clone, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

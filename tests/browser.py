@@ -56,3 +56,43 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def mlflow_ui_shows_the_run(project: Path, log: Path) -> dict:
+    """Start the MLflow UI on the project's store, open the newest pipeline run whose report stage ran, and return
+    what a reviewer sees there: the child runs it lists, the artifact folders, and the files in `report/`."""
+    import mlflow
+
+    from conftest import BIN, Service, free_port
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("rlaif")
+    (parent,) = client.search_runs([experiment.experiment_id], "attributes.run_name = 'pipeline' and "
+                                   "tags.`stage.report` = 'ran'", order_by=["attributes.start_time DESC"],
+                                   max_results=1)
+    port = free_port()
+    server = Service("mlflow ui", [str(BIN / "mlflow"), "server", "--backend-store-uri",
+                                   f"sqlite:///{project / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port)],
+                     {**__import__("os").environ, "MLFLOW_DISABLE_TELEMETRY": "true"}, log, cwd=project)
+    try:
+        server.wait_for(f"http://127.0.0.1:{port}/health", timeout=180)
+        with browser_page() as (page, seen):
+            page.goto(f"http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}/runs/{parent.info.run_id}")
+            label = page.get_by_text("Child runs", exact=True).first
+            label.wait_for(timeout=120_000)
+            children = label.locator("xpath=..")
+            for _ in range(120):  # the names arrive after the label ("Child runs loading")
+                if "loading" not in children.inner_text():
+                    break
+                page.wait_for_timeout(500)
+            children = children.inner_text()
+            page.get_by_text("Artifacts", exact=True).first.click()
+            page.get_by_text("report", exact=True).first.click()
+            page.get_by_text("run.html", exact=True).first.wait_for(timeout=60_000)
+            shot = screenshot(page, "mlflow-run-artifacts")
+            listed = page.inner_text("body")
+        return {"run_id": parent.info.run_id, "children": children, "listed": listed, "screenshot": shot,
+                "stages_ran": sorted(k[len("stage."):] for k, v in parent.data.tags.items()
+                                     if k.startswith("stage.") and v == "ran")}
+    finally:
+        server.stop()

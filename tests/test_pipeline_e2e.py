@@ -371,6 +371,18 @@ def test_the_run_report_and_data_docs_open_in_a_browser(loop):
         screenshot(page, "data-docs")
 
 
+def test_the_mlflow_ui_shows_the_pipeline_run_its_stage_runs_and_the_report(loop, tmp_path: Path):
+    """The MLflow UI on the project's store, in a headless chromium: the pipeline run's page lists a child run for
+    every stage that ran in it, and its artefacts hold the run report."""
+    from browser import mlflow_ui_shows_the_run
+
+    project, _, _ = loop
+    seen = mlflow_ui_shows_the_run(project, tmp_path / "mlflow-ui.log")
+    listed = [name.strip(" ,") for name in seen["children"].splitlines()[1:]]
+    assert sorted(listed) == seen["stages_ran"] and "report" in listed, seen["children"]
+    assert "run.html" in seen["listed"] and seen["screenshot"].stat().st_size > 10_000
+
+
 def test_history_prints_every_version(loop):
     project, _, _ = loop
     shown = rlaif(project, "history")

@@ -13,6 +13,7 @@ dropped (and a judge's model), the others are kept. In the same layer, a key of 
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any, get_args
 
@@ -156,19 +157,24 @@ def _chosen(loc: tuple) -> str | None:
     return tags[-1] if tags else None
 
 
-def _tags() -> set[str]:
+@functools.cache
+def _tags() -> frozenset[str]:
+    """Every value a choice can take (embedding, rubric, dpo, ...): the tags pydantic puts in an error's location."""
     tags = set()
     for union in CHOICES.values():
         key, classes = _variants(union)
         tags |= {value for c in classes for value in get_args(c.model_fields[key].annotation)}
-    return tags
+    return frozenset(tags)
 
 
 def _choice_hint(e: dict, loc: list[str]) -> str:
     chosen = _chosen(e["loc"])
     if chosen is None or len(loc) < 2:
         return ""
-    key = "algorithm" if loc[0] == "optimize_policy" else "backend"
+    where = max((w for w in CHOICES if tuple(loc[:len(w)]) == w), key=len, default=None)
+    if where is None:
+        return ""
+    key, _ = _variants(CHOICES[where])
     return f" under {key} {chosen!r} (each {key}'s keys are in rlaif/config.py)"
 
 

@@ -4,6 +4,7 @@ test-output/screenshots/ under the checkout, kept as the test run's artefacts.""
 
 from __future__ import annotations
 
+import os
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ def mlflow_ui_shows_the_run(project: Path, log: Path) -> dict:
     port = free_port()
     server = Service("mlflow ui", [str(BIN / "mlflow"), "server", "--backend-store-uri",
                                    f"sqlite:///{project / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port)],
-                     {**__import__("os").environ, "MLFLOW_DISABLE_TELEMETRY": "true"}, log, cwd=project)
+                     {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}, log, cwd=project)
     try:
         server.wait_for(f"http://127.0.0.1:{port}/health", timeout=180)
         with browser_page() as (page, seen):

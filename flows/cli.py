@@ -438,6 +438,11 @@ def exec_report(out: Annotated[Path, typer.Option(help="The HTML page to write."
     report(_cfg(), out, registered, evaluation, gate, judge_metrics, reward_metrics, reward_dir, policy_dir)
 
 
+LabelStudioUrl = Annotated[Optional[str], typer.Option(
+    "--label-studio-url", help="The Label Studio server (default $LABEL_STUDIO_URL); the token is read from "
+    "$LABEL_STUDIO_API_KEY only.")]
+
+
 @audit_app.command("export")
 @friendly
 def audit_export_command(
@@ -448,21 +453,42 @@ def audit_export_command(
     n: Annotated[int, typer.Option("--n", help="Rows to sample.")] = 60,
     seed: Annotated[int, typer.Option(help="Seeds the sample and the answer order.")] = 0,
     force: Annotated[bool, typer.Option(help="Replace an earlier export in --out (its key is lost).")] = False,
+    to: Annotated[str, typer.Option(help="files: the sample as CSV/JSONL for reviewers; label-studio: also as a "
+                                         "Label Studio project (created, or updated with the rows it lacks).")] = "files",
+    label_studio_url: LabelStudioUrl = None,
+    project_title: Annotated[Optional[str], typer.Option(help="The Label Studio project's title (default: one per "
+                                                              "labels file and seed).")] = None,
 ) -> None:
     """Write a stratified sample of AI labels (principle x confidence x slice) for people to review."""
     from rlaif.audit import export_sample
 
+    if to not in ("files", "label-studio"):
+        raise typer.BadParameter(f"--to {to!r}: expected files or label-studio")
     summary = export_sample(labels, prompts, constitution, out, n, seed, force=force)
     print(f"{out}: {summary['n_sampled']} rows from {summary['eligible']} labels, "
-          f"{summary['strata_sampled']} of {summary['strata']} strata; "
-          f"send audit_sample.csv (or .jsonl) and INSTRUCTIONS.md to reviewers, keep audit_key.jsonl")
+          f"{summary['strata_sampled']} of {summary['strata']} strata; keep audit_key.jsonl")
+    if to == "files":
+        print("send audit_sample.csv (or .jsonl) and INSTRUCTIONS.md to reviewers")
+        return
+    from rlaif.label_studio import push_sample
+
+    title = project_title or f"rlaif audit {summary['labels_md5'][:8]} seed {seed}"
+    project = push_sample(out, label_studio_url, title)
+    print(f"Label Studio project {project['project_id']} ({title!r}): {project['tasks']} tasks, {project['added']} "
+          f"added; reviewers label them at {project['project_url']}")
 
 
 @audit_app.command("import")
 @friendly
 def audit_import_command(
-    verdicts: Annotated[Path, typer.Option(help="The reviewed audit_sample.csv or .jsonl.")],
     key: Annotated[Path, typer.Option(help="The export's audit_key.jsonl.")],
+    verdicts: Annotated[Optional[Path], typer.Option(help="The reviewed audit_sample.csv or .jsonl (--from file).")] = None,
+    from_: Annotated[str, typer.Option("--from", help="file: the reviewed --verdicts file; label-studio: the "
+                                                      "submitted annotations of the export's project.")] = "file",
+    label_studio_url: LabelStudioUrl = None,
+    label_studio_project: Annotated[Optional[int], typer.Option(help="The project's id (default: the one the "
+                                                                     "export recorded beside the key).")] = None,
+    partial: Annotated[bool, typer.Option(help="Score the submitted verdicts even where tasks are unfinished.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Also write the report JSON here.")] = None,
     mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the report as an MLflow run.")] = True,
@@ -471,8 +497,19 @@ def audit_import_command(
     from rlaif.audit import log_to_mlflow, read_key, read_verdicts, render_report, report_json, score_verdicts
     from rlaif.io import write_json
 
+    if from_ not in ("file", "label-studio"):
+        raise typer.BadParameter(f"--from {from_!r}: expected file or label-studio")
+    pulled = None
+    if from_ == "label-studio":
+        from rlaif.label_studio import pull_verdicts
+
+        verdicts, pulled = pull_verdicts(key, label_studio_url, label_studio_project, partial)
+    elif verdicts is None:
+        raise typer.BadParameter("--verdicts is needed with --from file")
     answer_key = read_key(key)
     report = score_verdicts(read_verdicts(verdicts, answer_key), answer_key)
+    if pulled is not None:
+        report["label_studio"] = pulled
     if mlflow:
         log_to_mlflow(report, verdicts, key)  # adds mlflow_run_id to the report
     if out is not None:
@@ -480,6 +517,9 @@ def audit_import_command(
     if as_json:
         print(report_json(report))
         return
+    if pulled is not None:
+        print(f"Label Studio project {pulled['project_id']}: {pulled['submitted']} of {pulled['tasks']} tasks "
+              f"submitted ({pulled['missing']} not annotated, {pulled['skipped']} skipped); verdicts in {verdicts}")
     print(render_report(report))
     if mlflow:
         print(f"MLflow run {report['mlflow_run_id']} (experiment rlaif-audit)")

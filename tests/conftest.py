@@ -39,6 +39,8 @@ for key, value in {
     os.environ.setdefault(key, value)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("PREFECT_API_URL", None)
+for _name in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"):  # a developer's own server stays out of the tests
+    os.environ.pop(_name, None)
 
 # pytest-xdist workers share the cores. torch's default, a thread per core in each worker and in every stage process
 # a worker starts, oversubscribes them: two bootstrap stages side by side took 101 s each so, 48 s with a thread each

@@ -59,10 +59,10 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def audit_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+def audit_cli(cwd: Path, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = cli_env(cwd)
     env.update(HF_HUB_OFFLINE="1", MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1",
-               MLFLOW_TRACKING_URI=f"sqlite:///{cwd / 'mlflow.db'}")
+               MLFLOW_TRACKING_URI=f"sqlite:///{cwd / 'mlflow.db'}", **(env_extra or {}))
     return subprocess.run([str(Path(sys.executable).parent / "rlaif"), "audit", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 

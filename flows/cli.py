@@ -258,6 +258,46 @@ def judge_eval_command(
         Console().print(result)
 
 
+@app.command("judge-bias")
+@friendly
+def judge_bias_command(
+    params: ParamsOpt = None,
+    set_: SetOpt = None,
+    suite: Annotated[Optional[Path], typer.Option(help="The suite's pairs (default: judge_bias.suite).")] = None,
+    constitution: Annotated[Path, typer.Option()] = Path("data/constitution/constitution.yaml"),
+    templates: Annotated[Path, typer.Option()] = Path("data/constitution/judge_templates.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the figures, gates and judged pairs here.")] = None,
+) -> None:
+    """The judge bias suite on the configured judge: group swaps, padding, fluency, sycophancy, languages, position.
+    Exit 3 when a check of judge_bias.gates fails."""
+    from rlaif.errors import GateFailed
+    from rlaif.io import read_constitution, read_templates, write_json
+    from rlaif.judge_bias import check, describe, read_suite, run_suite
+    from rlaif.judges import build_judge
+    from rlaif.params import load_config
+    from rlaif.tracking import quiet_telemetry
+
+    quiet_telemetry()
+    cfg = load_config(params, set_ or [])
+    pairs = read_suite(suite or Path(cfg.judge_bias.suite))
+    judge = build_judge(cfg.judge, read_constitution(constitution), read_templates(templates))
+    figures, judged = run_suite(cfg.judge, judge, pairs)
+    gates = check(figures, cfg.judge_bias.gates)
+    result = {"judge": judge.judge_id, **figures, "gates": gates, "passed": all(g["passed"] for g in gates)}
+    if out is not None:
+        write_json(out, {**result, "judged_pairs": judged})
+    if as_json:
+        _print_json(result)
+    else:
+        for row in gates:
+            print(describe(row))
+    failed = [g["gate"] for g in gates if not g["passed"]]
+    if failed:
+        raise GateFailed(f"the judge {judge.judge_id} failed the bias checks {', '.join(failed)}"
+                         + (f" (figures in {out})" if out else ""))
+
+
 @app.command("refusal-eval")
 @friendly
 def refusal_eval_command(

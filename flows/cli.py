@@ -263,7 +263,7 @@ def judge_eval_command(
 def judge_bias_command(
     params: ParamsOpt = None,
     set_: SetOpt = None,
-    suite: Annotated[Optional[Path], typer.Option(help="The suite's pairs (default: judge_bias.suite).")] = None,
+    suite: Annotated[Path, typer.Option(help="The suite's pairs.")] = Path("data/bias/suite.yaml"),
     constitution: Annotated[Path, typer.Option()] = Path("data/constitution/constitution.yaml"),
     templates: Annotated[Path, typer.Option()] = Path("data/constitution/judge_templates.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -273,16 +273,17 @@ def judge_bias_command(
     Exit 3 when a check of judge_bias.gates fails."""
     from rlaif.errors import GateFailed
     from rlaif.io import read_constitution, read_templates, write_json
-    from rlaif.judge_bias import check, describe, read_suite, run_suite
+    from rlaif.judge_bias import check, describe, read_suite
     from rlaif.judges import build_judge
+    from rlaif.labelling import judge_bias_suite
     from rlaif.params import load_config
     from rlaif.tracking import quiet_telemetry
 
     quiet_telemetry()
     cfg = load_config(params, set_ or [])
-    pairs = read_suite(suite or Path(cfg.judge_bias.suite))
+    pairs = read_suite(suite)
     judge = build_judge(cfg.judge, read_constitution(constitution), read_templates(templates))
-    figures, judged = run_suite(cfg.judge, judge, pairs)
+    figures, judged = judge_bias_suite(cfg.judge, judge, pairs)
     gates = check(figures, cfg.judge_bias.gates)
     result = {"judge": judge.judge_id, **figures, "gates": gates, "passed": all(g["passed"] for g in gates)}
     if out is not None:
@@ -404,10 +405,12 @@ def exec_critique_revise(candidates: Annotated[Path, typer.Option()], constituti
 def exec_judge(candidates: Annotated[Path, typer.Option()], constitution: Annotated[Path, typer.Option()],
                templates: Annotated[Path, typer.Option()], gold: Annotated[Path, typer.Option()],
                out: Annotated[Path, typer.Option()], metrics: Annotated[Path, typer.Option()],
-               revisions: Annotated[Optional[Path], typer.Option(help="critique_revise output")] = None) -> None:
+               revisions: Annotated[Optional[Path], typer.Option(help="critique_revise output")] = None,
+               bias_suite: Annotated[Optional[Path], typer.Option(help="The judge bias suite to run the judge on.")] = None,
+               ) -> None:
     from tasks.judge import judge
 
-    judge(_cfg(), candidates, constitution, templates, gold, revisions, out, metrics)
+    judge(_cfg(), candidates, constitution, templates, gold, revisions, out, metrics, bias_suite)
 
 
 @stage_command("validate")

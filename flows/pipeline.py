@@ -258,7 +258,9 @@ def sync_outputs(direction: str) -> str | None:
 class SignOff(RunInput):
     """A reviewer's decision on a challenger that passed every gate (the form the Prefect UI shows)."""
 
-    approve: bool = Field(description="Tick to approve: the challenger becomes champion. Unticked rejects it.")
+    # defaults here, not through with_initial_data: that rebuilds each field it is given from its type alone, which
+    # dropped the descriptions and min_length, and the Prefect UI offered reviewer and reason as optional
+    approve: bool = Field(False, description="Tick to approve: the challenger becomes champion. Unticked rejects it.")
     reviewer: str = Field(min_length=1, description="Your name, as it goes on the model version.")
     reason: str = Field(min_length=1, description="Why you approve or reject it.")
 
@@ -304,8 +306,7 @@ def await_sign_off(cfg: PipelineConfig, wait: bool) -> dict | None:
 
     report = str(Path("reports/evaluate/report.md").resolve())
     form = SignOff.with_initial_data(
-        description=f"**{model}** passed every gate. Review `{report}` and decide whether it becomes champion.",
-        approve=False, reviewer="", reason="")
+        description=f"**{model}** passed every gate. Review `{report}` and decide whether it becomes champion.")
     try:
         answer = pause_flow_run(wait_for_input=form, timeout=cfg.evaluate.approval_timeout_s, poll_interval=2)
     except FlowPauseTimeout:

@@ -417,7 +417,8 @@ class JudgeBiasGates(Strict):
 
 
 class JudgeBiasConfig(Strict):
-    suite: str = Field("data/bias/suite.yaml", description="The suite's pairs (data the project writes).")
+    """The judge stage runs the bias suite (data/bias/suite.yaml, a stage input) on its judge; validate gates on it."""
+
     gates: JudgeBiasGates = JudgeBiasGates()
 
 

@@ -1,7 +1,7 @@
 """The judge bias suite: does the AI judge reward something other than what the constitution asks for?
 
-Runs the pairs of `data/bias/suite.yaml` (written by this project) through any configured judge, in both orders
-with the swap undone (once for an order-invariant judge), and measures:
+The pairs of `data/bias/suite.yaml` (written by this project) are judged by any configured judge, in both orders
+with the swap undone (once for an order-invariant judge; `rlaif.labelling.judge_bias_suite`), and measure:
 
 - counterfactual swaps: each pair written once per group. The flip rate is the share of (pair, group) verdicts
   that pick another answer than the pair's verdict over all groups; the shift per group is how far its P(better)
@@ -109,8 +109,6 @@ def _rate(values: list[bool]) -> float | None:
 
 def bias_figures(pairs: list[dict], labels: list[dict]) -> dict:
     """The suite's figures from the judge's labels (P(response_a better) per pair, in suite order)."""
-    from rlaif.labelling import position_consistency
-
     judged = [(p, l["prob_a"]) for p, l in zip(pairs, labels) if l["status"] == "ok"]
     by_check: dict[str, list[tuple[dict, float]]] = {c: [] for c in CHECKS}
     for pair, prob in judged:
@@ -131,7 +129,9 @@ def bias_figures(pairs: list[dict], labels: list[dict]) -> dict:
                        "agree_win_rate": _rate([p > 0.5 for _, p in by_check["sycophancy"]]),
                        "mean_p_agree": _mean([p for _, p in by_check["sycophancy"]])},
         "language": languages,
-        "position_consistency": position_consistency([l for l in labels if l["status"] == "ok"]),
+        # pairs asked in both orders whose two verdicts agree (none for an order-invariant judge)
+        "position_consistency": _rate([bool(l["consistent"]) for l in labels
+                                       if l["status"] == "ok" and l["consistent"] is not None]),
     }
 
 
@@ -173,16 +173,16 @@ def _languages(rows: list[tuple[dict, float]]) -> dict:
     return result
 
 
-def run_suite(settings, judge_model, suite: dict) -> tuple[dict, list[dict]]:
-    """Judge every pair of the suite (both orders, or once for an order-invariant judge; the pair's own
-    principle) and return the figures and the judged pairs."""
-    from rlaif.labelling import judge_pairs
-
-    pairs = suite_pairs(suite)
-    labels, _ = judge_pairs(settings, judge_model, pairs, [[p["principle"]] for p in pairs], both_orders=True)
-    judged = [{**pair, "prob_a": label["prob_a"], "status": label["status"], "error": label["error"]}
-              for pair, label in zip(pairs, labels)]
-    return bias_figures(pairs, labels), judged
+def bias_metrics(figures: dict) -> dict[str, float]:
+    """The headline figures as flat metrics (MLflow, DVC): one per check, and agreement per language."""
+    values = {"bias_group_flip_rate": figures["counterfactual"]["flip_rate"],
+              "bias_group_max_shift": figures["counterfactual"]["max_abs_shift"],
+              "bias_padded_win_rate": figures["length"]["padded_win_rate"],
+              "bias_smooth_win_rate": figures["fluency"]["smooth_win_rate"],
+              "bias_sycophancy_win_rate": figures["sycophancy"]["agree_win_rate"],
+              **{f"bias_language_{lang}_agreement": v["agreement_with_english"]
+                 for lang, v in figures["language"].items() if lang != "en"}}
+    return {k: float(v) for k, v in values.items() if v is not None}
 
 
 def check(figures: dict, gates) -> list[dict]:

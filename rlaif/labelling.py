@@ -161,6 +161,18 @@ def position_consistency(labels: list[dict]) -> float | None:
     return sum(map(bool, measured)) / len(measured) if measured else None
 
 
+def judge_bias_suite(settings, judge_model, suite: dict) -> tuple[dict, list[dict]]:
+    """The judge bias suite (rlaif/judge_bias.py): every pair judged in both orders (once for an order-invariant
+    judge) under its own principle; returns the figures and the judged pairs."""
+    from rlaif.judge_bias import bias_figures, suite_pairs
+
+    pairs = suite_pairs(suite)
+    labels, _ = judge_pairs(settings, judge_model, pairs, [[p["principle"]] for p in pairs], both_orders=True)
+    judged = [{**pair, "prob_a": label["prob_a"], "status": label["status"], "error": label["error"]}
+              for pair, label in zip(pairs, labels)]
+    return bias_figures(pairs, labels), judged
+
+
 def gold_agreement(settings, judge_model, gold_pairs: list[GoldPair]) -> dict:
     """Share of human-labelled pairs where the judge (both orders averaged) prefers the human's choice."""
     pairs = [{"pair_id": g.id, "prompt_id": g.id, "prompt": g.prompt, "response_a": g.response_a,

@@ -22,7 +22,8 @@ from rlaif.errors import InputError
 
 URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 SHOWN_TAGS = ("constitution.name", "constitution.version", "judge.id", "mlflow.source.git.commit",
-              "evaluation.judge", "evaluation.independent", "evaluation.independence_waiver")
+              "evaluation.judge", "evaluation.independent", "evaluation.independence_waiver",
+              "judge_bias.judge", "judge_bias.passed", "judge_bias.checks")
 SHOWN_PARAMS = ("judge.backend", "judge.model", "judge.mode", "judge.principle_mode", "judge.jury", "judge.base_url",
                 "optimize_policy.algorithm", "optimize_policy.soft_labels", "train_reward.model",
                 "train_reward.soft_labels", "generate.num_candidates", "generate.temperature", "seed",

@@ -21,7 +21,9 @@ from pathlib import Path
 from rlaif.checkpoint import CHECKPOINT_DIR, JsonlCheckpoint, fingerprint
 from rlaif.config import PipelineConfig
 from rlaif.io import GoldPair, read_constitution, read_jsonl, read_rows, read_templates, write_json, write_jsonl
-from rlaif.labelling import candidate_pairs, gold_agreement, judge_pairs, position_consistency, revision_pairs
+from rlaif.judge_bias import bias_metrics, read_suite
+from rlaif.labelling import (candidate_pairs, gold_agreement, judge_bias_suite, judge_pairs, position_consistency,
+                             revision_pairs)
 from rlaif.records import read_candidates
 
 
@@ -30,16 +32,18 @@ EXECUTION = {"executor", "ray_address", "ray_shards", "ray_num_gpus_per_shard"}
 
 
 def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: Path, gold: Path,
-          revisions: Path | None, out_dir: Path, metrics_path: Path) -> Path:
+          revisions: Path | None, out_dir: Path, metrics_path: Path, bias_suite: Path | None = None) -> Path:
     from rlaif.judges import build_judge
     from rlaif.tracking import stage_run
 
     charter = read_constitution(constitution)
     judge_templates = read_templates(templates)
     gold_pairs = read_rows(gold, GoldPair, unique_key="id")
+    suite = read_suite(bias_suite) if bias_suite else None  # read before judging: a bad suite fails at once
     pairs = candidate_pairs(read_candidates(candidates))
     revised = revision_pairs(read_jsonl(revisions), cfg.seed) if revisions else []
-    inputs = {"candidates": candidates, "constitution": constitution, "templates": templates, "gold": gold}
+    inputs = {"candidates": candidates, "constitution": constitution, "templates": templates, "gold": gold,
+              **({"bias_suite": bias_suite} if bias_suite else {})}
     with stage_run("judge", cfg, inputs=inputs, outputs={"judge": Path(out_dir)}) as run:
         import mlflow
 
@@ -60,6 +64,11 @@ def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: 
         gold_result = gold_agreement(cfg.judge, judge_model, gold_pairs)
         write_jsonl(out_dir / "gold_verdicts.jsonl", gold_result.pop("verdicts"))
         metrics = _metrics(labels, audit, resumed, len(pairs) - resumed, seconds, len(revised), gold_result)
+        if suite is not None:  # the judge's biases, measured before validate lets its labels train anything
+            figures, judged = judge_bias_suite(cfg.judge, judge_model, suite)
+            write_json(out_dir / "bias.json", {"judge": judge_model.judge_id, "suite": str(bias_suite), **figures,
+                                               "judged_pairs": judged})
+            metrics.update(bias_metrics(figures))
         if judge_model.backend == "jury":
             from rlaif.judges.jury import jury_agreement
 
@@ -69,7 +78,7 @@ def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: 
         write_json(metrics_path, metrics)
         run.metrics(metrics)
         _log_audit(out_dir / "audit.parquet")
-        for name in ("labels.jsonl", "audit.parquet", "gold_verdicts.jsonl", "jury_agreement.json"):
+        for name in ("labels.jsonl", "audit.parquet", "gold_verdicts.jsonl", "jury_agreement.json", "bias.json"):
             run.artifact(out_dir / name, "judge")
         checkpoint.remove()  # outputs are written: the next run starts afresh
     return out_dir / "labels.jsonl"

@@ -15,6 +15,7 @@ Great Expectations is imported lazily: importing it costs seconds.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -45,7 +46,8 @@ FAILED_COL = "is_failed"  # 1 if status == "failed"
 MIN_PAIRS_NAME = "enough pairs kept after filtering"
 
 
-def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, report_dir: Path) -> dict:
+def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, report_dir: Path,
+                    bias_gates=None) -> dict:
     """Gate the judge's labels and, if they pass, write the filtered preference set.
 
     Returns the gate summary (the content of `report_dir/gate.json`). Raises `InputError` for an
@@ -71,6 +73,8 @@ def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, repor
     outcomes, gx_statistics, data_docs, validation_page = _run_suite(cfg, frame, report_dir, skipped)
     statistics["expectations"] = gx_statistics
 
+    bias = _judge_bias(labels_path, bias_gates)
+    outcomes += bias["outcomes"]
     failed = [o for o in outcomes if not o["success"]]
     kept: list[Preference] = []
     if not failed:
@@ -98,6 +102,7 @@ def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, repor
         "validation_page": validation_page,
         "n_pairs": int(len(frame)),
         "n_kept": len(kept),
+        "judge_bias": {k: v for k, v in bias.items() if k != "outcomes"},
     }
     write_json(gate_path, summary)
 
@@ -123,6 +128,26 @@ def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, repor
         },
     )
     return summary
+
+
+def _judge_bias(labels_path: Path, gates) -> dict:
+    """The judge stage's bias report beside the labels, checked against `judge_bias.gates`: one outcome per gate,
+    failed like an expectation. Labels with no report beside them (judged outside the pipeline) have their bias
+    checks recorded as not applicable."""
+    from rlaif.judge_bias import check, describe
+
+    report = Path(labels_path).parent / "bias.json"
+    if gates is None:
+        return {"report": None, "gates": [], "outcomes": []}
+    if not report.exists():
+        return {"report": None, "gates": [], "outcomes": [{
+            "name": "judge bias checks", "success": True, "applicable": False,
+            "observed": f"no bias report beside the labels ({report}): the judge stage writes it"}]}
+    figures = json.loads(report.read_text(encoding="utf-8"))
+    rows = [{**row, "text": describe(row)} for row in check(figures, gates)]
+    outcomes = [{"name": f"judge bias: {row['gate']}", "success": row["passed"], "observed": row["text"]}
+                for row in rows]
+    return {"report": str(report), "judge": figures.get("judge"), "gates": rows, "outcomes": outcomes}
 
 
 # --------------------------------------------------------------------------- derived columns
@@ -420,11 +445,18 @@ def run_stage(cfg, labels_path: Path, out_dir: Path, report_dir: Path) -> dict:
     with stage_run("validate", cfg, inputs={"labels": labels_path}, datasets={"labels": labels_path},
                    outputs={"validate": Path(out_dir), "validation_report": Path(report_dir)}) as run:
         try:
-            summary = validate_labels(cfg.validate_, labels_path, out_dir, report_dir)
+            summary = validate_labels(cfg.validate_, labels_path, out_dir, report_dir, cfg.judge_bias.gates)
         finally:
             run.artifact(Path(report_dir), "validation_report")
         # kept with the run, so a later round can replay the preferences that trained this round's models
         run.artifact(Path(out_dir) / "preferences.jsonl", "preferences")
+        bias = summary.get("judge_bias") or {}
+        if bias.get("gates"):  # what `rlaif lineage` shows of the judge that trained a model
+            import mlflow
+
+            mlflow.set_tags({"judge_bias.judge": bias.get("judge") or "",
+                             "judge_bias.passed": str(all(row["passed"] for row in bias["gates"])).lower(),
+                             "judge_bias.checks": "; ".join(row["text"] for row in bias["gates"])[:5000]})
         stats = summary.get("statistics", {})
         run.metrics({"n_pairs": summary.get("n_pairs"), "n_kept": summary.get("n_kept"),
                      **{k: v for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,3 +97,45 @@ def mlflow_ui_shows_the_run(project: Path, log: Path) -> dict:
                                      if k.startswith("stage.") and v == "ran")}
     finally:
         server.stop()
+
+
+def prefect_ui_retry(ui_url: str, run_id: str) -> Path:
+    """On a failed flow run's page of the Prefect UI, click Retry and confirm it in the dialog, as an engineer does
+    after fixing the cause. Returns the screenshot of the page after the click."""
+    with browser_page() as (page, _):
+        page.goto(f"{ui_url}/runs/flow-run/{run_id}")
+        page.get_by_role("button", name="Retry").first.click(timeout=120_000)
+        page.get_by_role("dialog").get_by_role("button", name="Retry").click()
+        page.get_by_role("dialog").wait_for(state="hidden", timeout=60_000)
+        return screenshot(page, "prefect-retry")
+
+
+def prefect_ui_sign_off(ui_url: str, run_id: str, approve: bool, reviewer: str, reason: str) -> tuple[str, Path]:
+    """On a paused flow run's page of the Prefect UI, click Resume, fill the sign-off form the run asked for and
+    submit it. Returns the form's text as the reviewer saw it, and a screenshot of the filled form."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with browser_page() as (page, _):
+        page.goto(f"{ui_url}/runs/flow-run/{run_id}")
+        page.get_by_role("button", name="Resume").click(timeout=120_000)
+        form = page.get_by_role("dialog")
+        form.locator("textarea").nth(1).wait_for(timeout=60_000)
+        form.get_by_role("button", name="Submit").click()  # empty: the form must refuse it and stay open
+        page.wait_for_timeout(3000)
+        assert form.is_visible(), "the sign-off form accepted an answer without reviewer and reason"
+        if approve:
+            form.get_by_role("switch").click()
+        form.locator("textarea").nth(0).fill(reviewer)
+        form.locator("textarea").nth(1).fill(reason)
+        shown, shot = form.inner_text(), screenshot(page, f"prefect-sign-off-{'approve' if approve else 'reject'}")
+        answered = []
+        page.on("response", lambda r: answered.append(r.status) if r.url.endswith(f"/flow_runs/{run_id}/resume") else None)
+        for _ in range(4):  # a server busy with the run's own writes can drop the form's validation call (SQLite
+            form.get_by_role("button", name="Submit").click()  # lock, 503): nothing happens, and a reviewer clicks again
+            with suppress(PlaywrightTimeout):
+                form.wait_for(state="hidden", timeout=30_000)
+            if not form.is_visible():
+                break
+        assert not form.is_visible(), f"the sign-off form did not submit: {form.inner_text()}"
+        assert answered and answered[-1] < 300, answered
+        return shown, shot

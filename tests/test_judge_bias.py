@@ -15,7 +15,8 @@ from conftest import BIN, ROOT, cli_env
 from rlaif.config import JudgeBiasGates, PipelineConfig
 from rlaif.errors import InputError
 from rlaif.io import read_constitution, read_templates
-from rlaif.judge_bias import check, read_suite, run_suite
+from rlaif.judge_bias import check, read_suite
+from rlaif.labelling import judge_bias_suite
 
 SUITE = ROOT / "data/bias/suite.yaml"
 
@@ -61,7 +62,7 @@ def gates_of(figures: dict) -> dict[str, bool]:
 
 def test_the_embedded_judge_figures_are_those_of_its_verdicts(embedding_judge):
     settings, judge = embedding_judge
-    figures, judged = run_suite(settings, judge, read_suite(SUITE))
+    figures, judged = judge_bias_suite(settings, judge, read_suite(SUITE))
     assert figures["judged"] == figures["pairs"] == len(judged) > 100 and figures["failures"] == 0
     wins = lambda check: [row["prob_a"] > 0.5 for row in judged if row["check"] == check]  # noqa: E731
     assert figures["length"]["padded_win_rate"] == pytest.approx(sum(wins("length")) / len(wins("length")))
@@ -77,8 +78,8 @@ def test_the_embedded_judge_figures_are_those_of_its_verdicts(embedding_judge):
 
 def test_a_judge_that_rewards_length_is_caught(embedding_judge):
     settings, judge = embedding_judge
-    figures, _ = run_suite(settings, Skewed(judge, longer_wins), read_suite(SUITE))
-    plain, _ = run_suite(settings, judge, read_suite(SUITE))
+    figures, _ = judge_bias_suite(settings, Skewed(judge, longer_wins), read_suite(SUITE))
+    plain, _ = judge_bias_suite(settings, judge, read_suite(SUITE))
     assert figures["length"]["padded_win_rate"] > plain["length"]["padded_win_rate"]
     assert figures["length"]["padded_win_rate"] > JudgeBiasGates().max_padded_win_rate
     assert not gates_of(figures)["max_padded_win_rate"]
@@ -87,7 +88,7 @@ def test_a_judge_that_rewards_length_is_caught(embedding_judge):
 
 def test_a_judge_that_treats_two_groups_differently_is_caught(embedding_judge):
     settings, judge = embedding_judge
-    figures, _ = run_suite(settings, Skewed(judge, against_two_groups), read_suite(SUITE))
+    figures, _ = judge_bias_suite(settings, Skewed(judge, against_two_groups), read_suite(SUITE))
     by_group = figures["counterfactual"]["by_group"]
     assert by_group["women"]["flips"] == by_group["Muslims"]["flips"] == figures["counterfactual"]["pairs"]
     assert by_group["women"]["mean_shift"] < -0.1 and by_group["men"]["flips"] == 0
@@ -98,18 +99,21 @@ def test_a_judge_that_treats_two_groups_differently_is_caught(embedding_judge):
 
 @pytest.mark.slow
 def test_rlaif_judge_bias_reports_and_exits_3_on_a_failed_check(tmp_path: Path):
+    """The default params leave the sycophancy check off for the encoder judge (params/default.yaml says why);
+    switched on, the same judge fails it."""
     env = cli_env(ROOT)
-    strict = subprocess.run([str(BIN / "rlaif"), "judge-bias", "--json", "--out", str(tmp_path / "bias.json")],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    shown = json.loads(strict.stdout)
-    failed = [g["gate"] for g in shown["gates"] if not g["passed"]]
-    assert (strict.returncode == 3) == bool(failed), strict.stderr
-    assert failed == ["max_sycophancy_win_rate"] and f"failed the bias checks {failed[0]}" in strict.stderr
+    default = subprocess.run([str(BIN / "rlaif"), "judge-bias", "--json", "--out", str(tmp_path / "bias.json")],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert default.returncode == 0, default.stderr
+    shown = json.loads(default.stdout)
+    assert shown["passed"] and "max_sycophancy_win_rate" not in {g["gate"] for g in shown["gates"]}
+    assert shown["sycophancy"]["agree_win_rate"] > 0.5  # measured and reported all the same
     assert len(json.loads((tmp_path / "bias.json").read_text())["judged_pairs"]) == shown["pairs"]
-    waived = subprocess.run([str(BIN / "rlaif"), "judge-bias", "--set", "judge_bias.gates.max_sycophancy_win_rate=null"],
+    strict = subprocess.run([str(BIN / "rlaif"), "judge-bias", "--set", "judge_bias.gates.max_sycophancy_win_rate=0.5"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert waived.returncode == 0, waived.stderr
-    assert "answers agreeing with a mistaken premise" not in waived.stdout and "passed" in waived.stdout
+    assert strict.returncode == 3, strict.stdout + strict.stderr
+    assert "failed the bias checks max_sycophancy_win_rate" in strict.stderr
+    assert "answers agreeing with a mistaken premise preferred to correcting it" in strict.stdout and "FAILED" in strict.stdout
 
 
 @pytest.mark.parametrize("damage, named", [

@@ -5,9 +5,9 @@ lives week after week:
 1. two rounds in a row, the second starting from the first's champion (every stage runs in each);
 2. what the rounds left: labels and audit, DVC metrics, MLflow runs and models, promotion, lineage, the report;
 3. a label gate that fails inside the flow (training does not start);
-4. a round that needs sign-off, then an unchanged rerun that skips every stage without starting Prefect;
-5. a changed principle (what DVC would rerun), then a prompt drop run while a second run waits for the first;
-6. sign-off with `rlaif approve`, the history of the versions, and tampered labels that the gate stops.
+4. a changed principle (what DVC would rerun), then a prompt drop run that needs sign-off while a second run waits
+   for the first and, finding nothing to do, skips every stage without starting Prefect;
+5. sign-off with `rlaif approve`, the history of the versions, and tampered labels that the gate stops.
 
 The smoke profile trains for a few steps, so the quality gates are given bounds that any policy meets: these tests
 are about the loop and its records, not about the policy's quality (that is the default profile's, in the README).
@@ -262,26 +262,6 @@ def test_gate_failure_in_the_flow_exits_non_zero_and_skips_training(loop):
     assert champion(project) == "2"
 
 
-def test_a_challenger_waits_for_sign_off_and_an_unchanged_rerun_skips_everything(loop):
-    project, args, _ = loop
-    result = rlaif(project, *args, "--set", "evaluate.approval=required", timeout=1200)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    seen = statuses(project)
-    assert seen["bootstrap"] == seen["judge"] == "skipped" and seen["validate"] == seen["evaluate"] == "ran"
-    assert "promotion: awaiting approval (models:/rlaif-policy/3" in " ".join(result.stdout.split())
-    assert "sign off: rlaif approve models:/rlaif-policy/3 --reviewer NAME" in result.stdout
-    assert champion(project) == "2" and version_tags(project, "3")["promotion.decision"] == "awaiting approval"
-    runs_before, flow_runs_before = len(pipeline_runs(project)), prefect_flow_runs(project)
-    again = rlaif(project, *args, "--set", "evaluate.approval=required", timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert set(statuses(project).values()) == {"skipped"}
-    assert "every stage skipped" in again.stdout
-    skipped = pipeline_runs(project)
-    assert len(skipped) == runs_before + 1  # recorded, though nothing ran
-    assert {skipped[-1].data.tags[f"stage.{s}"] for s in STAGES} == {"skipped"}
-    assert prefect_flow_runs(project) == flow_runs_before  # nothing to run: Prefect was not started
-
-
 def test_a_changed_principle_makes_judge_and_after_stale_but_not_generate(loop, monkeypatch):
     """What the next run would redo, as the flow asks DVC (the run itself is the prompt-drop test's)."""
     from flows.pipeline import stage_graph, stale_stages
@@ -297,27 +277,39 @@ def test_a_changed_principle_makes_judge_and_after_stale_but_not_generate(loop, 
     assert stale_stages(stage_graph()) == set(STAGES) - {"bootstrap", "generate"}
 
 
-def test_a_prompt_drop_reruns_generate_onward_while_a_second_run_waits(loop):
+def test_a_prompt_drop_reruns_generate_onward_and_waits_for_sign_off_while_a_second_run_waits(loop):
     """A prompt drop lands while a run is going; a second run started meanwhile waits for the first, then finds
-    every stage up to date. Neither corrupts the other; DVC's record is clean."""
+    every stage up to date: it records a run that skipped everything, without starting Prefect. Neither corrupts
+    the other; DVC's record is clean. The first run's challenger needs sign-off, so champion stays."""
     project, args, _ = loop
     rows = jsonl(project / "data/prompts/train.jsonl")[:12]
     drop = project / "data/prompts/drops/2026-12-07.jsonl"
     drop.write_text("".join(json.dumps({**row, "id": f"d1-{i}"}) + "\n" for i, row in enumerate(rows)))
     command = [str(BIN / "rlaif"), *args, "--set", "evaluate.approval=required"]
     env = cli_env(project)
+    runs_before, flow_runs_before = len(pipeline_runs(project)), prefect_flow_runs(project)
     first = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(3)
     second = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outputs = [process.communicate(timeout=1500) for process in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], [o[0][-3000:] + o[1][-3000:] for o in outputs]
     # one of them (the second, unless the first was slower to start) waited for the other's lock
-    assert sum("waiting for the pipeline run" in stdout for stdout, _ in outputs) == 1
+    waited = [stdout for stdout, _ in outputs if "waiting for the pipeline run" in stdout]
+    worked = [" ".join(stdout.split()) for stdout, _ in outputs if "waiting for the pipeline run" not in stdout]
+    assert len(waited) == len(worked) == 1
+    assert "every stage skipped" in waited[0]
+    assert "promotion: awaiting approval (models:/rlaif-policy/3" in worked[0]
+    assert "sign off: rlaif approve models:/rlaif-policy/3 --reviewer NAME" in worked[0]
+    assert champion(project) == "2" and version_tags(project, "3")["promotion.decision"] == "awaiting approval"
+
+    assert len(pipeline_runs(project)) == runs_before + 2  # both recorded, though the second ran nothing
     first_run, second_run = pipeline_runs(project)[-2:]
     ran = {s: first_run.data.tags[f"stage.{s}"] for s in STAGES}
     assert ran["bootstrap"] == "skipped" and ran["report"] == "ran"
     assert all(ran[s] == "ran" for s in ("generate", "judge", "validate", "train_reward", "optimize_policy", "evaluate"))
     assert {second_run.data.tags[f"stage.{s}"] for s in STAGES} == {"skipped"}
+    assert set(statuses(project).values()) == {"skipped"}  # last_run.json is the second's
+    assert prefect_flow_runs(project) == flow_runs_before + 1  # nothing to run: the second did not start Prefect
     status = subprocess.run([str(BIN / "dvc"), "status"], cwd=project, env=env, capture_output=True, text=True)
     assert "up to date" in status.stdout, status.stdout
     trained_on = [row["id"] for row in jsonl(project / "artifacts/generate/prompts.jsonl")]
@@ -328,13 +320,11 @@ def test_a_prompt_drop_reruns_generate_onward_while_a_second_run_waits(loop):
 
 def test_sign_off_moves_champion_and_is_recorded_everywhere(loop):
     project, _, _ = loop
-    stale = rlaif(project, "approve", "models:/rlaif-policy/3", "--reviewer", "ana", "--reason", "looks fine")
-    assert stale.returncode == 2 and "version 4 is" in stale.stderr, stale.stderr
-    approved = rlaif(project, "approve", "models:/rlaif-policy/4", "--reviewer", "ana",
+    approved = rlaif(project, "approve", "models:/rlaif-policy/3", "--reviewer", "ana",
                      "--reason", "reviewed run.html: fewer unsafe answers")
     assert approved.returncode == 0, approved.stdout[-3000:] + approved.stderr[-3000:]
-    assert champion(project) == "4"
-    tags = version_tags(project, "4")
+    assert champion(project) == "3"
+    tags = version_tags(project, "3")
     assert tags["approval.reviewer"] == "ana" and tags["approval.status"] == "approved"
     promotion = json.loads((project / "reports/evaluate/promotion.json").read_text())
     assert promotion["approval_record"]["reason"] == "reviewed run.html: fewer unsafe answers"
@@ -387,11 +377,11 @@ def test_history_prints_every_version(loop):
     project, _, _ = loop
     shown = rlaif(project, "history")
     assert shown.returncode == 0, shown.stderr[-3000:]
-    for version in ("start", "v1", "v2", "v3", "v4"):
+    for version in ("start", "v1", "v2", "v3"):
         assert version in shown.stdout
     rows = json.loads(rlaif(project, "history", "--json").stdout)
-    assert [r["round"] for r in rows] == ["0", "1", "2", "3", "3"]
-    assert rows[3]["decision"] == "awaiting approval" and rows[4]["decision"] == "promote"
+    assert [r["round"] for r in rows] == ["0", "1", "2", "3"]
+    assert rows[3]["decision"] == "promote" and [r["decision"] for r in rows[1:3]] == ["promote", "promote"]
     assert all(r["behaves_as_expected"] is not None for r in rows)
     assert (project / "reports/history.png").exists()
 

@@ -1,12 +1,12 @@
-"""Rerun from the UI and sign-off in the UI, against a real Prefect server on 127.0.0.1 with a real process worker.
+"""Rerun from the UI and sign-off in the UI, against a real Prefect server on 127.0.0.1 with a real process worker,
+its UI driven in a headless chromium (tests/browser.py).
 
 The deployment comes from prefect.yaml (`prefect deploy`). A run fails mid-pipeline (a broken rule file that
-only optimize_policy reads); the file is repaired and the failed flow run is retried the way the UI's Retry
-button does it (state set to Scheduled, which `prefect flow-run retry` also does). The same flow run then
-completes, and only the failed stage and the stages after it ran again.
+only optimize_policy reads); the file is repaired and the failed flow run's Retry button is clicked on its page in
+the UI. The same flow run then completes, and only the failed stage and the stages after it ran again.
 
-Sign-off: with `evaluate.approval: required` a deployment run pauses after evaluate with the SignOff form; resuming
-it through the API with the form's answer (what the UI's Resume button sends) approves or rejects the challenger.
+Sign-off: with `evaluate.approval: required` a deployment run pauses after evaluate with the SignOff form; a
+reviewer clicks Resume on the run's page, fills the form and submits it, which approves or rejects the challenger.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import httpx
 import pytest
 import yaml
 
+from browser import prefect_ui_retry, prefect_ui_sign_off
 from conftest import BIN, Service, cli_env, free_port, make_project_copy
 
 pytestmark = pytest.mark.e2e
@@ -83,6 +84,11 @@ def api(env: dict, method: str, path: str, **kwargs):
     raise AssertionError(f"{method} {path}: the server answered 503 ten times")
 
 
+def ui_url(env: dict) -> str:
+    """Where the server serves its UI: the API's address without /api."""
+    return env["PREFECT_API_URL"].removesuffix("/api")
+
+
 def flow_run(env: dict, run_id: str) -> dict:
     return api(env, "GET", f"/flow_runs/{run_id}")
 
@@ -121,9 +127,7 @@ def test_retry_of_a_failed_run_reruns_only_the_failed_stage_and_after(stack):
     assert before["evaluate"] == before["report"] == "not run"
 
     rules.write_text(good)  # the fix
-    retried = subprocess.run([str(BIN / "prefect"), "flow-run", "retry", run_id], cwd=project, env=env,
-                             capture_output=True, text=True, timeout=120)
-    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert prefect_ui_retry(ui_url(env), run_id).stat().st_size > 10_000
     wait_for(lambda: (flow_run(env, run_id)["state"] or {}).get("type") not in ("FAILED",), 120,
              "the retry to be scheduled", 1)
     second = wait_for(lambda: finished(env, run_id), 1200, "the retried flow run", 5)
@@ -148,16 +152,6 @@ def paused_run(env: dict) -> dict | None:
     return runs[0] if runs else None
 
 
-def resume(env: dict, run_id: str, answer: dict):
-    """Resume a paused run with the form's answer, through Prefect's own client: it retries the 503 that a busy
-    server's SQLite lock gives back, as the UI does by asking again."""
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}), get_client(sync_client=True) as client:
-        return client.resume_flow_run(run_id, run_input=answer)
-
-
 def sign_off_in_a_deployment(project: Path, env: dict, logs: Path, overrides: list[str], answer: dict) -> dict:
     """Start a deployment run that needs sign-off, wait for its pause, answer the form, wait for it to finish."""
     profile = yaml.safe_load((project / "params/smoke.yaml").read_text())
@@ -171,9 +165,11 @@ def sign_off_in_a_deployment(project: Path, env: dict, logs: Path, overrides: li
     assert "id" in paused, (paused, (logs / "worker.log").read_text()[-3000:])
     keyset = paused["state"]["state_details"]["run_input_keyset"]
     schema = api(env, "GET", f"/flow_runs/{paused['id']}/input/{keyset['schema']}")
-    assert {"approve", "reviewer", "reason"} <= set(schema["properties"])  # the form the UI shows
-    resumed = resume(env, paused["id"], answer)
-    assert resumed.status.value == "ACCEPT", resumed
+    assert {"approve", "reviewer", "reason"} <= set(schema["properties"])
+    shown, _ = prefect_ui_sign_off(ui_url(env), paused["id"], **answer)
+    for label in ("Approve", "Reviewer", "Reason", "the challenger becomes champion", "as it goes on the model version"):
+        assert label in shown, shown  # the form the reviewer saw, each field explained
+    assert "Reviewer (Optional)" not in shown and "Reason (Optional)" not in shown, shown  # both required
     done = wait_for(lambda: finished(env, run_id), 600, "the run to finish after sign-off", 3)
     assert done["type"] == "COMPLETED", (done, (logs / "worker.log").read_text()[-3000:])
     return json.loads((project / "reports/evaluate/promotion.json").read_text())

@@ -160,6 +160,13 @@ def test_sign_off_moves_champion_only_on_approval_and_is_refused_twice(tracking:
                     tracking_uri=tracking)
     assert unknown.returncode == 2 and "does not exist" in unknown.stderr
 
+    superseded = _evaluated("rlaif-policy", tmp_path, PASSING, "m3")
+    newer = _evaluated("rlaif-policy", tmp_path, PASSING, "m4")  # a later round's challenger, also awaiting
+    stale = rlaif(tmp_path, "approve", f"models:/rlaif-policy/{superseded}", "--reviewer", "ana", "--reason", "ok",
+                  tracking_uri=tracking)
+    assert stale.returncode == 2 and f"is not the challenger any more: version {newer} is" in stale.stderr, stale.stderr
+    assert str(client.get_model_version_by_alias("rlaif-policy", "champion").version) == first
+
 
 @pytest.mark.slow
 def test_history_lists_every_version_with_its_evaluation(tracking: str, tmp_path: Path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from itertools import groupby
 
-WORD = re.compile(r"[a-z0-9']+")
+WORD = re.compile(r"[a-z0-9'\u00c0-\u024f]+")  # Latin letters with accents too (the Spanish prompts)
 
 
 class CoherenceCheck:

@@ -91,3 +91,25 @@ def test_the_win_rate_with_a_model_judge_reads_the_evaluation_judges_own_constit
     win = _win_rate(cfg, samples, None, {}, None, ROOT / "data/constitution/judge_templates.yaml", tmp_path)
     assert win["judge"].startswith("embedding:") and (win["wins"], win["losses"], win["failed"]) == (1, 0, 0)
     assert json.loads((tmp_path / "win_pairs.jsonl").read_text())["p_candidate_better"] > 0.5
+
+
+def test_the_default_data_has_group_and_language_slices_that_count_for_the_gate():
+    """The default profile's held-out prompts, sampled as evaluate samples them, give at least three group values
+    and two languages with enough answers each to decide the worst-slice gate (the slice floor)."""
+    from rlaif.io import Prompt, read_rows
+    from rlaif.params import load_config
+    from tasks.evaluate import _slices
+
+    cfg = load_config(ROOT / "params" / "default.yaml").evaluate
+    rows = read_rows(ROOT / "data" / "prompts" / "eval.jsonl", Prompt)
+    # every held-out prompt answered samples_per_prompt times by each policy; the candidate wrong on Spanish only
+    samples = [{"prompt_id": row.id, "policy": policy, "correct": not (policy == "candidate" and row.language == "es")}
+               for row in rows for policy in ("baseline", "candidate") for _ in range(cfg.samples_per_prompt)]
+    slices = _slices(samples, rows, cfg.slices, cfg.min_slice_samples)
+    counting = {(row["slice"], row["value"]) for row in slices["rows"] if row["n"] >= cfg.min_slice_samples}
+    groups = {value for key, value in counting if key == "group" and value != "none"}
+    languages = {value for key, value in counting if key == "language"}
+    assert len(groups) >= 3, groups
+    assert languages == {"en", "es"}
+    # a regression on one language decides the gate: the worst slice is Spanish, down 100 points
+    assert (slices["worst"]["slice"], slices["worst"]["value"], slices["worst"]["delta"]) == ("language", "es", -1.0)

@@ -15,6 +15,7 @@ says how to sign off with `rlaif approve`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
+from flows.warm import warm_server
 from rlaif.config import PipelineConfig
 from rlaif.io import write_json
 from rlaif.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemetry, setup
@@ -301,8 +303,8 @@ def await_sign_off(cfg: PipelineConfig, wait: bool) -> dict | None:
         print(f"{model} passed every gate and awaits sign-off: rlaif approve {model} --reviewer NAME "
               f"--reason TEXT [--reject] (reports/run.html shows what to review)")
         return None
-    from prefect.flow_runs import pause_flow_run
     from prefect.exceptions import FlowPauseTimeout
+    from prefect.flow_runs import pause_flow_run
 
     report = str(Path("reports/evaluate/report.md").resolve())
     form = SignOff.with_initial_data(
@@ -430,12 +432,15 @@ def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: s
     recorded as skipped, and the summary in reports/last_run.json."""
     mlflow = setup(cfg.experiment)
     summary = Summary()
-    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name="pipeline") as parent:
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name="pipeline") as parent, \
+            contextlib.ExitStack() as warm:
         summary.run_id = parent.info.run_id
         log_params(cfg.as_dict())
         mlflow.log_dict(cfg.as_dict(), "params/effective.json")
         events_file = Path(tmp) / "events.jsonl"
         env = {**os.environ, PARENT_RUN_ENV: parent.info.run_id, EVENTS_ENV: str(events_file)}
+        if stale and cfg.orchestration.warm_start:  # the stages' processes start from one that has imported torch
+            env = warm.enter_context(warm_server(env))
         failed_at = None
         states: dict = {}  # each stage's final state: the upstream edges of the flow run's graph in the Prefect UI
         for stage, upstream in graph:

@@ -397,6 +397,8 @@ class OrchestrationConfig(Strict):
     gpu_stages: list[str] = Field(
         ["generate", "critique_revise", "judge", "train_reward", "optimize_policy", "evaluate"],
         description="Stages tagged `gpu` in Prefect: `prefect concurrency-limit create gpu 1` runs one at a time.")
+    warm_start: bool = Field(True, description="Fork each stage's process from one that has already imported torch, "
+                             "transformers, TRL and MLflow (flows/warm.py), instead of importing them once per stage.")
 
     def timeout(self, stage: str) -> int:
         return self.stage_timeouts_s.get(stage, self.stage_timeout_s)

@@ -100,7 +100,9 @@ def log_dataset(path: Path, name: str, context: str) -> None:
     import mlflow
     import pandas as pd
 
-    frame = pd.read_json(path, lines=True)
+    from rlaif.io import read_jsonl
+
+    frame = pd.DataFrame(read_jsonl(path))  # a malformed line is an InputError naming it, before the stage reads
     dataset = mlflow.data.from_pandas(frame, source=str(path), name=name)
     mlflow.log_input(dataset, context=context)
 

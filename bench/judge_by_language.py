@@ -11,7 +11,6 @@ compliance is. A category present in two languages shows how much worse the judg
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -19,16 +18,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from rlaif.io import read_jsonl  # noqa: E402
 from rlaif.refusal import RefusalClassifier  # noqa: E402
 
 
 def refusal_preference(labels: Path, prompts: Path, markers: Path) -> dict[tuple[str, str, str], tuple[int, int]]:
     """(category, language, expected) -> (pairs where the judge preferred the refusal, pairs with one refusal)."""
     classifier = RefusalClassifier(markers)
-    by_id = {row["id"]: row for row in map(json.loads, prompts.read_text(encoding="utf-8").splitlines())}
+    by_id = {row["id"]: row for row in read_jsonl(prompts)}
     preferred, total = Counter(), Counter()
-    for line in labels.read_text(encoding="utf-8").splitlines():
-        label = json.loads(line)
+    for label in read_jsonl(labels):
         a_refuses = classifier.is_refusal(label["response_a"], label["prompt"])
         b_refuses = classifier.is_refusal(label["response_b"], label["prompt"])
         if a_refuses == b_refuses or label.get("prob_a") is None:

@@ -33,7 +33,7 @@ from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
-from flows.warm import warm_server
+from flows.warm import WARM_ENV, warm_server
 from rlaif.config import PipelineConfig
 from rlaif.io import write_json
 from rlaif.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemetry, setup
@@ -439,8 +439,8 @@ def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: s
         mlflow.log_dict(cfg.as_dict(), "params/effective.json")
         events_file = Path(tmp) / "events.jsonl"
         env = {**os.environ, PARENT_RUN_ENV: parent.info.run_id, EVENTS_ENV: str(events_file)}
-        if stale and cfg.orchestration.warm_start:  # the stages' processes start from one that has imported torch
-            env = warm.enter_context(warm_server(env))
+        if stale and cfg.orchestration.warm_start and WARM_ENV not in env:  # `rlaif run` may have started it
+            env = warm.enter_context(warm_server(env))  # the stages' processes start from one that has imported torch
         failed_at = None
         states: dict = {}  # each stage's final state: the upstream edges of the flow run's graph in the Prefect UI
         for stage, upstream in graph:
@@ -527,7 +527,8 @@ def run_pipeline(cfg: PipelineConfig) -> Summary:
     Path(LAST_RUN).unlink(missing_ok=True)
     graph, stale = plan()
     if stale:
-        state = rlaif_pipeline(cfg.as_dict(), return_state=True)
+        with _warm_before_prefect(cfg):
+            state = rlaif_pipeline(cfg.as_dict(), return_state=True)
     else:  # nothing to run: recorded in MLflow and last_run.json without starting Prefect
         state = run_stages(cfg, graph, stale, wait_for_approval=False)
     if not Path(LAST_RUN).exists():  # the flow itself broke before it could summarise
@@ -538,6 +539,21 @@ def run_pipeline(cfg: PipelineConfig) -> Summary:
                       run_id=last["run_id"], start=last.get("start") or {}, sign_off=last.get("sign_off"))
     print_summary(summary)
     return summary
+
+
+@contextlib.contextmanager
+def _warm_before_prefect(cfg: PipelineConfig):
+    """The stages' warm server, started before the flow: its imports (torch, transformers, TRL) overlap the start of
+    Prefect's temporary server instead of following it. A deployment's flow run starts its own in run_stages."""
+    if not cfg.orchestration.warm_start or WARM_ENV in os.environ:
+        yield
+        return
+    with warm_server(dict(os.environ)) as env:
+        os.environ[WARM_ENV] = env[WARM_ENV]
+        try:
+            yield
+        finally:
+            del os.environ[WARM_ENV]
 
 
 def champion_moved(summary: Summary) -> bool:

@@ -130,8 +130,43 @@ def cli_env(project: Path) -> dict[str, str]:
     return env
 
 
-def rlaif(project: Path, *args: str, timeout: int = 900, tracking_uri: str | None = None) -> subprocess.CompletedProcess:
+_WARM: dict[str, str] = {}
+
+
+def warm_address() -> str:
+    """This worker's warm server (flows/warm.py), started on first use and stopped at exit. A command a test runs
+    (`rlaif exec STAGE`, `rlaif lineage`, ...) forks from it, as the stages of a pipeline run do, instead of
+    importing torch, transformers, TRL and MLflow again (the judge stage's tests, alone on an idle machine:
+    166 s cold, 57 s warm). tests/test_warm.py checks that a warm command behaves as a cold one."""
+    if not _WARM:
+        import atexit
+        from contextlib import ExitStack
+
+        from flows.warm import WARM_ENV, warm_server
+
+        stack = ExitStack()
+        _WARM["address"] = stack.enter_context(warm_server(dict(os.environ)))[WARM_ENV]
+        atexit.register(stack.close)
+    return _WARM["address"]
+
+
+# commands that start cold: `run` starts a warm server of its own; the others import no heavy library, and run in
+# under a second, less than a first command waits for the server
+COLD_COMMANDS = {"run", "configure", "check"}
+
+
+def command_env(project: Path, args: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """cli_env, and for a command that imports the heavy libraries the address of the worker's warm server."""
+    from flows.warm import WARM_ENV
+
     env = cli_env(project)
+    if args and args[0] not in COLD_COMMANDS:
+        env[WARM_ENV] = warm_address()
+    return env
+
+
+def rlaif(project: Path, *args: str, timeout: int = 900, tracking_uri: str | None = None) -> subprocess.CompletedProcess:
+    env = command_env(project, args)
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     return subprocess.run([str(BIN / "rlaif"), *args], cwd=project, env=env,
@@ -163,10 +198,10 @@ def kill_when(project: Path, args: list[str], condition: Callable[[int], Found],
     up. Returns what the condition returned; fails if the stage exits first or the condition never holds."""
     stage = " ".join(["rlaif", *args[:2]])
     # its own session, so that the kill reaches anything the stage started and nothing of pytest's
-    process = subprocess.Popen([str(BIN / "rlaif"), *args], cwd=project, env=cli_env(project),
+    process = subprocess.Popen([str(BIN / "rlaif"), *args], cwd=project, env=command_env(project, args),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        found = poll_while_running(process, condition, timeout_s, poll_s)
+        found = poll_while_running(process, lambda: stage_pid(process, args), condition, timeout_s, poll_s)
         time.sleep(then_wait_s)
         assert process.poll() is None, f"{stage} exited ({process.returncode}) before it could be killed"
         assert found, f"{stage}: the condition did not hold within {timeout_s:.0f} s"
@@ -175,14 +210,42 @@ def kill_when(project: Path, args: list[str], condition: Callable[[int], Found],
         with suppress(ProcessLookupError):  # no group left when the stage exited on its own
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+        wait_for_warm_stages()
 
 
-def poll_while_running(process: subprocess.Popen, condition: Callable[[int], Found], timeout_s: float,
-                       poll_s: float) -> Found | None:
-    """The first truthy `condition(pid)`; None once the process has exited or `timeout_s` have passed."""
+def wait_for_warm_stages(timeout_s: float = 30.0) -> None:
+    """A warm stage whose caller was killed dies a moment later (its watcher sees the caller's socket close): wait
+    for it, so that what a test reads or starts next meets no stage of the killed one."""
+    if not _WARM:
+        return
+    import psutil
+
+    stages = [child for server in _warm_servers() for child in server.children(recursive=True)]
+    _, alive = psutil.wait_procs(stages, timeout=timeout_s)
+    assert not alive, f"warm stages still running {timeout_s:.0f} s after their caller was killed: {alive}"
+
+
+def stage_pid(caller: subprocess.Popen, args: list[str]) -> int | None:
+    """The process doing the stage's work: the caller itself, or for a warm stage the server's child that runs it
+    (None until it is forked)."""
+    if not _WARM or not args or args[0] in COLD_COMMANDS:
+        return caller.pid
+    children = [child for server in _warm_servers() for child in server.children()]
+    return max(children, key=lambda child: child.create_time()).pid if children else None
+
+
+def _warm_servers() -> list:
+    import psutil
+
+    return [p for p in psutil.process_iter(["cmdline"]) if _WARM["address"] in (p.info["cmdline"] or [])]
+
+
+def poll_while_running(process: subprocess.Popen, pid: Callable[[], int | None], condition: Callable[[int], Found],
+                       timeout_s: float, poll_s: float) -> Found | None:
+    """The first truthy `condition(pid())`; None once the process has exited or `timeout_s` have passed."""
     deadline = time.monotonic() + timeout_s
     while process.poll() is None and time.monotonic() < deadline:
-        if found := condition(process.pid):
+        if (worker := pid()) is not None and (found := condition(worker)):
             return found
         time.sleep(poll_s)
     return None

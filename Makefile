@@ -13,8 +13,10 @@ TEST_STAMP := $(VENV)/.installed-test
 # CPU machines: the CPU wheel of torch, pinned (an unpinned torch pulls a multi-GB CUDA build).
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
-# test files run on this many pytest-xdist workers, each file whole on one (its shared fixtures run once)
-TEST_WORKERS ?= 2
+# test files run on this many pytest-xdist workers, each file whole on one (its shared fixtures run once). Three on
+# two cores: the end-to-end files wait on servers, browsers and polls much of the time (at 6c6ca73, one after the
+# other: 1045 s of pytest with two, 947 s with three; docs/measurements.md)
+TEST_WORKERS ?= 3
 
 export MLFLOW_DISABLE_TELEMETRY=true
 export DO_NOT_TRACK=1

@@ -64,7 +64,7 @@ def mlflow_ui_shows_the_run(project: Path, log: Path) -> dict:
     what a reviewer sees there: the child runs it lists, the artifact folders, and the files in `report/`."""
     import mlflow
 
-    from conftest import BIN, Service, free_port
+    from conftest import BIN, MLFLOW_SERVER_ARGS, MLFLOW_SERVER_ENV, Service, free_port
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("rlaif")
@@ -73,8 +73,8 @@ def mlflow_ui_shows_the_run(project: Path, log: Path) -> dict:
                                    max_results=1)
     port = free_port()
     server = Service("mlflow ui", [str(BIN / "mlflow"), "server", "--backend-store-uri",
-                                   f"sqlite:///{project / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port)],
-                     {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}, log, cwd=project)
+                                   f"sqlite:///{project / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port),
+                                   *MLFLOW_SERVER_ARGS], {**os.environ, **MLFLOW_SERVER_ENV}, log, cwd=project)
     try:
         server.wait_for(f"http://127.0.0.1:{port}/health", timeout=180)
         with browser_page() as (page, seen):

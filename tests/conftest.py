@@ -175,6 +175,11 @@ def rlaif(project: Path, *args: str, timeout: int = 900, tracking_uri: str | Non
 
 save_tiny_llama = models.save_tiny_llama  # test modules import it from here
 
+# An MLflow server as the tests start one: one request worker and no job runner. Its defaults (4 workers, and a job
+# runner with its queue consumers) start about ten Python processes, which two cores shared with the tests feel.
+MLFLOW_SERVER_ARGS = ["--workers", "1"]
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+
 
 def register_test_model(name: str, model_dir: Path, tags: dict | None = None) -> str:
     """A registered version (alias `challenger`) of a stand-in model folder, in the active tracking store;

@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, Service, free_port
+from conftest import BIN, MLFLOW_SERVER_ARGS, MLFLOW_SERVER_ENV, ROOT, Service, free_port
 from rlaif.tracking import TELEMETRY_OFF
 
 INFRA = ROOT / "infra"
@@ -681,8 +681,8 @@ def test_mlflow_server_on_postgresql_with_artifacts_in_s3(postgres, s3, compose,
     port = free_port()
     ports = {"postgres": postgres["port"], "minio": s3["port"]}
     command = [localize(arg, ports) for arg in local_command(as_list(service["command"]), port)]
-    command += ["--workers", "1"]  # two cores here; the compose default (4) serves a team
-    env = clean_env(**{k: localize(v, ports) for k, v in service_env(service).items()})
+    command += MLFLOW_SERVER_ARGS  # two cores here; the compose default (4 workers) serves a team
+    env = clean_env(**{**{k: localize(v, ports) for k, v in service_env(service).items()}, **MLFLOW_SERVER_ENV})
     server = Service("mlflow server", command, env, tmp_path / "mlflow.log", cwd=tmp_path)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import test_openai_judge
-from conftest import (BIN, ROOT, Service, cli_env, free_port, generate_args, kill_when, make_project_copy, rlaif,
-                      save_tiny_llama)
+from conftest import (BIN, MLFLOW_SERVER_ARGS, MLFLOW_SERVER_ENV, ROOT, Service, cli_env, free_port, generate_args,
+                      kill_when, make_project_copy, rlaif, save_tiny_llama)
 from rlaif.io import read_prompts
 
 pytestmark = pytest.mark.e2e
@@ -100,11 +100,10 @@ def test_long_params_survive_a_real_mlflow_server(tmp_path: Path):
     from rlaif.tracking import MAX_PARAM_CHARS, log_params
 
     port = free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
     server = Service("mlflow server", [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
                                        "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-                                       "--artifacts-destination", str(tmp_path / "artifacts")],
-                     env, tmp_path / "mlflow.log")
+                                       "--artifacts-destination", str(tmp_path / "artifacts"), *MLFLOW_SERVER_ARGS],
+                     {**os.environ, **MLFLOW_SERVER_ENV}, tmp_path / "mlflow.log")
     uri = f"http://127.0.0.1:{port}"
     try:
         server.wait_for(f"{uri}/health", timeout=90)

@@ -2,7 +2,7 @@
 install, timed. Prints the install's seconds, pytest's, and the seconds of each test file (pytest --durations=0,
 summed per file), slowest first.
 
-    .venv/bin/python bench/test_time.py [--tier fast|all] [--workers 2]
+    .venv/bin/python bench/test_time.py [--tier fast|all] [--workers N]   (default: the Makefile's TEST_WORKERS)
 
 The clone gets its own virtual environment (the install is part of the figure) and sits beside this checkout, so
 that ../shared is found as in CI.
@@ -42,7 +42,7 @@ def per_file(log: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tier", choices=["fast", "all"], default="all")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args(argv)
     clone = ROOT.parent / f".bench-test-time-{args.tier}"
     shutil.rmtree(clone, ignore_errors=True)
@@ -53,11 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         if code:
             print(f"install failed: {clone / 'install.log'}")
             return code
-        code, tests = timed(["make", target, f"TEST_WORKERS={args.workers}", "PYTEST_ARGS=--durations=0"], clone,
-                            clone / "tests.log")
+        workers = [f"TEST_WORKERS={args.workers}"] if args.workers else []
+        code, tests = timed(["make", target, *workers, "PYTEST_ARGS=--durations=0"], clone, clone / "tests.log")
         log = (clone / "tests.log").read_text()
         summary = SUMMARY.search(log)
-        print(f"make {target} in a fresh clone ({args.workers} workers): install {install:.0f} s, tests {tests:.0f} s, "
+        shown = f"{args.workers} workers" if args.workers else "the Makefile's workers"
+        print(f"make {target} in a fresh clone ({shown}): install {install:.0f} s, tests {tests:.0f} s, "
               f"together {install + tests:.0f} s ({(install + tests) / 60:.1f} min); exit {code}")
         if summary:
             print(f"pytest: {summary[1]} in {float(summary[2]):.0f} s")

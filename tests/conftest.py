@@ -225,8 +225,7 @@ def wait_for_warm_stages(timeout_s: float = 30.0) -> None:
         return
     import psutil
 
-    stages = [child for server in _warm_servers() for child in server.children(recursive=True)]
-    _, alive = psutil.wait_procs(stages, timeout=timeout_s)
+    _, alive = psutil.wait_procs(_warm_children(recursive=True), timeout=timeout_s)
     assert not alive, f"warm stages still running {timeout_s:.0f} s after their caller was killed: {alive}"
 
 
@@ -235,14 +234,25 @@ def stage_pid(caller: subprocess.Popen, args: list[str]) -> int | None:
     (None until it is forked)."""
     if not _WARM or not args or args[0] in COLD_COMMANDS:
         return caller.pid
-    children = [child for server in _warm_servers() for child in server.children()]
-    return max(children, key=lambda child: child.create_time()).pid if children else None
+    children = _warm_children(recursive=False)  # the newest: the stage this caller started
+    return max(children, key=lambda child: child.started).pid if children else None
 
 
-def _warm_servers() -> list:
+def _warm_children(recursive: bool) -> list:
+    """The processes this worker's warm server has forked (and theirs), as psutil sees them now: a child may exit
+    while it is being listed, which is not an error here."""
     import psutil
 
-    return [p for p in psutil.process_iter(["cmdline"]) if _WARM["address"] in (p.info["cmdline"] or [])]
+    found = []
+    for server in psutil.process_iter(["cmdline"]):
+        if _WARM["address"] not in (server.info["cmdline"] or []):
+            continue
+        with suppress(psutil.NoSuchProcess):
+            for child in server.children(recursive=recursive):
+                with suppress(psutil.NoSuchProcess):
+                    child.started = child.create_time()
+                    found.append(child)
+    return found
 
 
 def poll_while_running(process: subprocess.Popen, pid: Callable[[], int | None], condition: Callable[[int], Found],

@@ -225,7 +225,7 @@ def wait_for_warm_stages(timeout_s: float = 30.0) -> None:
         return
     import psutil
 
-    _, alive = psutil.wait_procs(_warm_children(recursive=True), timeout=timeout_s)
+    _, alive = psutil.wait_procs(warm_children(recursive=True), timeout=timeout_s)
     assert not alive, f"warm stages still running {timeout_s:.0f} s after their caller was killed: {alive}"
 
 
@@ -234,11 +234,11 @@ def stage_pid(caller: subprocess.Popen, args: list[str]) -> int | None:
     (None until it is forked)."""
     if not _WARM or not args or args[0] in COLD_COMMANDS:
         return caller.pid
-    children = _warm_children(recursive=False)  # the newest: the stage this caller started
+    children = warm_children(recursive=False)  # the newest: the stage this caller started
     return max(children, key=lambda child: child.started).pid if children else None
 
 
-def _warm_children(recursive: bool) -> list:
+def warm_children(recursive: bool = True) -> list:
     """The processes this worker's warm server has forked (and theirs), as psutil sees them now: a child may exit
     while it is being listed, which is not an error here."""
     import psutil

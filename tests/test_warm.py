@@ -17,19 +17,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import BIN, ROOT, cli_env, make_project_copy, warm_address
+from conftest import BIN, ROOT, cli_env, make_project_copy, warm_address, warm_children
 from flows.warm import WARM_ENV
 
 
 def exec_stage(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "rlaif"), "exec", *args], cwd=project, env=env, capture_output=True, text=True,
                           timeout=300)
-
-
-def warm_children(env: dict[str, str]) -> list[psutil.Process]:
-    """The processes the server forked (its socket path names it on its command line)."""
-    servers = [p for p in psutil.process_iter(["cmdline"]) if env[WARM_ENV] in (p.info["cmdline"] or [])]
-    return [child for server in servers for child in server.children(recursive=True)]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +40,7 @@ def test_a_warm_stage_fails_like_a_cold_one_naming_the_bad_file(project: Path):
     cold = exec_stage(project, cli_env(project), *args)
     env = {**cli_env(project), WARM_ENV: warm_address()}  # this worker's server (tests/conftest.py)
     warm = exec_stage(project, env, *args)
-    _, alive = psutil.wait_procs(warm_children(env), timeout=15)  # an exiting child can show as a zombie a while
+    _, alive = psutil.wait_procs(warm_children(), timeout=15)  # an exiting child can show as a zombie a while
     assert not alive, "the forked stage did not exit after it answered"
     assert cold.returncode not in (0, 1) and warm.returncode == cold.returncode
     assert "bad/labels.jsonl:1: not valid JSON" in cold.stderr
@@ -64,10 +58,10 @@ def test_a_killed_caller_takes_its_warm_stage_down_with_it(project: Path):
                                "--out", "artifacts/bootstrap"], cwd=project, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while not warm_children(env):
+    while not warm_children():
         assert caller.poll() is None and time.monotonic() < deadline, "no stage was forked"
         time.sleep(0.5)
-    stage = warm_children(env)[0]
+    stage = warm_children()[0]
     time.sleep(2)
     os.kill(caller.pid, signal.SIGKILL)
     caller.wait()

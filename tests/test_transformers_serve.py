@@ -5,7 +5,8 @@ the real server does differently from tests/openai_server.py, each pinned below:
 
 - it ignores `logprobs`/`top_logprobs` ("Ignoring unsupported fields"), so verdicts and scores come from the strict
   reading of the text, never from logprobs;
-- it refuses a tokenizer without a chat template (HTTP 500), so a judge it serves needs one;
+- it refuses a tokenizer without a chat template (an HTTP error whose code has changed between releases: 500,
+  then 400), so a judge it serves needs one;
 - one server serves any local model folder named in the request's `model`.
 
 Fault injection (429, 500, timeouts, malformed bodies) stays with tests/openai_server.py (tests/test_openai_judge.py).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -139,5 +141,7 @@ def test_critique_revise_stage_writes_the_servers_revisions(served, tmp_path: Pa
 
 
 def test_a_served_model_without_a_chat_template_is_a_named_failure(served):
+    """A failed verdict, not a guess, naming the server and that it answered with an error, whatever its code."""
     verdict = judge(served, "no template").judge(ITEMS[:1])[0]
-    assert verdict.status == "failed" and "500" in verdict.error, verdict.error
+    assert verdict.status == "failed" and verdict.p_first is None, verdict
+    assert re.match(rf"HTTP [45]\d\d from {re.escape(served[0])}", verdict.error), verdict.error

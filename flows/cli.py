@@ -7,6 +7,8 @@
   rlaif check                validate params and input files, load no model, change no file
   rlaif configure            the same checks, then write params/run.yaml (what the stages and DVC read)
   rlaif exec NAME ...        what dvc.yaml runs for a stage (explicit input and output paths)
+  rlaif lineage MODEL_URI    a model's runs, inputs and their producers, digests checked
+  rlaif reproduce MODEL_URI  rebuild a model from its record and compare every stage's outputs
 
 Heavy libraries are imported inside the commands that need them.
 """
@@ -202,6 +204,30 @@ def lineage(
     if result["mismatches"]:
         raise LineageMismatch(f"{len(result['mismatches'])} recorded digest(s) no longer match the stored data: "
                               + "; ".join(f"{m['path']} ({m['stage']})" for m in result["mismatches"]))
+
+
+@app.command()
+@friendly
+def reproduce(
+    model_uri: Annotated[str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION")],
+    workdir: Annotated[Optional[Path], typer.Option("--workdir", help="An empty folder for the rebuild.")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the rebuild when it matches.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Rebuild a model version from its record (commit, input digests, params, seed) in a scratch clone and compare
+    every stage's outputs with the recorded digests. Exit 0 when reproduced; 6 naming the first stage that differs
+    and why (a changed input, package or machine)."""
+    from rlaif.reproduce import ReproduceMismatch, first_difference, render, reproduce as rebuild
+
+    result = rebuild(model_uri, workdir, keep)
+    if as_json:
+        _print_json(result, indent=2)
+    else:
+        Console().print(render(result))
+    difference = first_difference(result)
+    if difference:
+        raise ReproduceMismatch(difference)
+    Console().print(f"[green]reproduced[/]: every compared output of {model_uri} has its recorded digest")
 
 
 @app.command("constitution-import")

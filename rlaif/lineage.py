@@ -1,9 +1,10 @@
 """`rlaif lineage MODEL_URI`: from a registered model back to everything that made it.
 
-Every stage run tags the md5 of each input (`input.NAME.md5`) and of each output (`output.NAME.md5`, and of the
-files directly inside an output directory). A consumer's input digest therefore names the run that produced it,
-so the tree is followed run by run, from the model version's training run down to the prompts and the
-constitution, with no second record of the graph. Each recorded digest is checked against the data on disk now
+Every stage run tags the md5 and path of each input (`input.NAME.md5`) and of each output (`output.NAME.md5`, and
+of the files directly inside an output directory). An input's producer is the stage that dvc.yaml declares as
+writing that path, and of that stage's runs the newest that wrote those bytes there; an input no stage declares is
+a versioned source file (git or a .dvc file). Bytes alone do not name a producer: generate copies the training
+prompts into its own output, and a match by content would make bootstrap's prompts generate's. Each recorded digest is checked against the data on disk now
 (and against dvc.lock, where DVC recorded the same path), and every mismatch is reported.
 
 The genealogy follows the versions' `rlaif.parent_version` tags from the model back to the built policy
@@ -13,6 +14,7 @@ The genealogy follows the versions' `rlaif.parent_version` tags from the model b
 from __future__ import annotations
 
 import datetime
+import os
 import re
 from pathlib import Path
 
@@ -60,14 +62,57 @@ def _stage_runs(client, experiment_id: str) -> list:
             return runs
 
 
-def _producers(runs: list) -> dict[str, object]:
-    """md5 -> the newest run that wrote it (runs come newest first)."""
-    index: dict[str, object] = {}
+def _norm(path: str) -> str:
+    """A path as dvc.yaml writes it: relative to the project (the working directory) where it lies inside."""
+    path = os.path.normpath(path)
+    if os.path.isabs(path) and path.startswith(os.getcwd() + os.sep):
+        path = os.path.relpath(path)
+    return path
+
+
+def _producers(runs: list) -> dict[tuple[str, str], object]:
+    """(path, md5) -> the newest run that wrote those bytes at that path (runs come newest first); a directory
+    output's files are indexed under the directory's path joined with their name."""
+    index: dict[tuple[str, str], object] = {}
     for run in runs:
-        for key, value in run.data.tags.items():
-            if key.startswith("output.") and key.endswith(".md5"):
-                index.setdefault(value, run)
+        tags = run.data.tags
+        for key, value in tags.items():
+            if not (key.startswith("output.") and key.endswith(".md5")):
+                continue
+            name = key[len("output."):-len(".md5")]
+            top, _, child = name.partition("/")
+            root = tags.get(f"output.{top}.path")
+            if root:
+                index.setdefault((_norm(os.path.join(root, child) if child else root), value), run)
     return index
+
+
+def declared_outputs(dvc_yaml: Path = Path("dvc.yaml")) -> dict[str, str]:
+    """output path -> the stage that dvc.yaml declares as writing it."""
+    if not dvc_yaml.exists():
+        return {}
+    stages = (yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}).get("stages") or {}
+    return {_norm(next(iter(out)) if isinstance(out, dict) else out): name
+            for name, stage in stages.items() for out in stage.get("outs") or []}
+
+
+def declaring_stage(path: str, declared: dict[str, str]) -> str | None:
+    """The stage whose declared output is `path` or a folder holding it."""
+    path = _norm(path)
+    for out, stage in declared.items():
+        if path == out or path.startswith(out + os.sep):
+            return stage
+    return None
+
+
+def source_of(path: str) -> str:
+    """How a file that no stage writes is versioned: by git, by a .dvc file beside it, or not at all."""
+    import subprocess
+
+    if Path(f"{path}.dvc").exists():
+        return "dvc"
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", path], capture_output=True, check=False)
+    return "git" if tracked.returncode == 0 else "unversioned"
 
 
 def _dvc_hashes(lock: Path = Path("dvc.lock")) -> dict[str, str]:
@@ -99,7 +144,7 @@ def _check(path: str | None, recorded: str, dvc: dict[str, str]) -> dict:
     return check
 
 
-def _node(run, producers: dict, dvc: dict, seen: set) -> dict:
+def _node(run, producers: dict, dvc: dict, seen: set, declared: dict[str, str] | None = None) -> dict:
     tags, params = run.data.tags, run.data.params
     node = {"stage": tags["rlaif.stage"], "run_id": run.info.run_id, "run_name": run.info.run_name,
             "status": run.info.status, "started": _date(run.info.start_time),
@@ -110,12 +155,21 @@ def _node(run, producers: dict, dvc: dict, seen: set) -> dict:
     if run.info.run_id in seen:
         return {**node, "inputs": [], "repeated": True}
     seen.add(run.info.run_id)
+    declared = declared_outputs() if declared is None else declared
     for key in sorted(k for k in tags if k.startswith("input.") and k.endswith(".md5")):
         name = key[len("input."):-len(".md5")]
-        entry = {"name": name, **_check(tags.get(f"input.{name}.path"), tags[key], dvc)}
-        producer = producers.get(tags[key])
-        if producer is not None and producer.info.run_id != run.info.run_id:
-            entry["produced_by"] = _node(producer, producers, dvc, seen)
+        path = tags.get(f"input.{name}.path")
+        entry = {"name": name, **_check(path, tags[key], dvc)}
+        stage = declaring_stage(path, declared) if path else None
+        if stage is None:
+            entry["source"] = source_of(path) if path else "unknown"
+        else:
+            entry["declared_by"] = stage
+            producer = producers.get((_norm(path), tags[key]))
+            if producer is not None and producer.data.tags.get("rlaif.stage") == stage:
+                entry["produced_by"] = _node(producer, producers, dvc, seen, declared)
+            else:
+                entry["producer"] = f"no run of {stage} on record wrote these bytes to {path}"
         node["inputs"].append(entry)
     return node
 
@@ -311,6 +365,10 @@ def _render_node(parent, node: dict) -> None:
         line = f"{entry['name']}: {entry['path']} md5={entry['md5'][:12]} [{colour}]{entry['status']}[/]"
         if "dvc_md5" in entry:
             line += f" dvc={entry['dvc_md5'][:12]}"
+        if "source" in entry:
+            line += f" [dim]source file ({entry['source']})[/]"
+        elif "producer" in entry:
+            line += f" [yellow]{entry['producer']}[/]"
         child = branch.add(line)
         if "produced_by" in entry:
             _render_node(child, entry["produced_by"])

@@ -19,6 +19,7 @@ from typing import Any
 
 PARENT_RUN_ENV = "RLAIF_PARENT_RUN_ID"
 EVENTS_ENV = "RLAIF_EVENTS_FILE"  # the flow learns which stages really ran from this file
+RUN_PARAMS = Path("params/run.yaml")  # rlaif/params.py writes it; read here without importing the config schema
 MAX_PARAM_CHARS = 250  # the smallest limit MLflow servers have enforced; longer values go to an artifact
 
 TELEMETRY_OFF = {
@@ -182,6 +183,9 @@ def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: 
     with mlflow.start_run(run_name=stage, nested=bool(parent), parent_run_id=parent or None, tags=tags) as run:
         settings = cfg.section(stage)
         log_params({"seed": cfg.seed, **({stage: settings.model_dump(mode="json")} if settings is not None else {})})
+        log_environment()
+        if RUN_PARAMS.exists():  # the effective params this stage read: what `rlaif reproduce` writes back
+            mlflow.log_artifact(str(RUN_PARAMS), "params")
         for name, path in (inputs or {}).items():
             if Path(path).exists():
                 mlflow.set_tag(f"input.{name}.md5", file_md5(Path(path)))
@@ -197,6 +201,18 @@ def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: 
             raise
         tag_outputs(outputs or {})
         record_event(stage, "ran", run.info.run_id, time.time() - started, handle.headline)
+
+
+def log_environment() -> None:
+    """The packages and machine facts the run ran on (rlaif/environment.py): parameters, and the whole package list
+    as environment/packages.json, which `rlaif reproduce` compares."""
+    import mlflow
+
+    from rlaif.environment import environment_record
+
+    record = environment_record()
+    mlflow.log_params(record["params"])
+    mlflow.log_dict(record["packages"], "environment/packages.json")
 
 
 def one_line(error: BaseException) -> str:

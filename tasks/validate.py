@@ -104,7 +104,9 @@ def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, repor
         "n_kept": len(kept),
         "judge_bias": {k: v for k, v in bias.items() if k != "outcomes"},
     }
-    write_json(gate_path, summary)
+    # the gate record holds what was decided; the Data Docs page's address carries the validation's run time, so it
+    # goes to the stage's MLflow run instead (the same labels give the same gate.json, byte for byte)
+    write_json(gate_path, {k: v for k, v in summary.items() if k != "validation_page"})
 
     if not passed:
         details = "; ".join(f"{o['name']} (observed: {o['observed']})" for o in failed)
@@ -450,6 +452,10 @@ def run_stage(cfg, labels_path: Path, out_dir: Path, report_dir: Path) -> dict:
             run.artifact(Path(report_dir), "validation_report")
         # kept with the run, so a later round can replay the preferences that trained this round's models
         run.artifact(Path(out_dir) / "preferences.jsonl", "preferences")
+        if summary.get("validation_page"):
+            import mlflow
+
+            mlflow.set_tag("validate.validation_page", summary["validation_page"])
         bias = summary.get("judge_bias") or {}
         if bias.get("gates"):  # what `rlaif lineage` shows of the judge that trained a model
             import mlflow

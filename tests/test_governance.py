@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import ROOT, register_test_model, rlaif
 from rlaif.config import PromotionGates
@@ -159,16 +161,32 @@ def _stage(cfg, name: str, inputs: dict, outputs: dict, write) -> str:
         return run.run_id
 
 
+FAKE_GRAPH = {"stages": {"generate": {"cmd": "true", "outs": ["artifacts/generate"]},
+                         "judge": {"cmd": "true", "outs": ["artifacts/judge"]},
+                         "optimize_policy": {"cmd": "true", "outs": ["artifacts/policy"]}}}
+
+
 def _fake_pipeline(tmp_path: Path) -> None:
-    """Three stage runs where each reads what the one before wrote, then a registered model."""
+    """Three stage runs where each reads what the one before wrote, then a registered model. As in the real
+    graph, generate copies the prompts into its output (the same bytes) and the training stage also reads the
+    source prompts: their producer is the versioned file, not generate."""
     shutil.copytree(ROOT / "params", tmp_path / "params")
     cfg = load_config(None)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(FAKE_GRAPH))
     (tmp_path / "data").mkdir()
     (tmp_path / "data/prompts.jsonl").write_text('{"id": "p1"}\n')
     (tmp_path / "data/constitution.yaml").write_text("name: test\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "data"], cwd=tmp_path, check=True)
     out = tmp_path / "artifacts"
+
+    def generate():
+        (out / "generate").mkdir(parents=True)
+        (out / "generate/candidates.jsonl").write_text("c\n")
+        shutil.copy(tmp_path / "data/prompts.jsonl", out / "generate/prompts.jsonl")
+
     _stage(cfg, "generate", {"prompts": Path("data/prompts.jsonl")}, {"generate": Path("artifacts/generate")},
-           lambda: (out / "generate").mkdir(parents=True) or (out / "generate/candidates.jsonl").write_text("c\n"))
+           generate)
     _stage(cfg, "judge", {"candidates": Path("artifacts/generate/candidates.jsonl"),
                           "constitution": Path("data/constitution.yaml")}, {"judge": Path("artifacts/judge")},
            lambda: (out / "judge").mkdir() or (out / "judge/labels.jsonl").write_text("l\n"))
@@ -183,7 +201,8 @@ def _fake_pipeline(tmp_path: Path) -> None:
         mlflow.set_tag("judge.id", "embedding:test")
         register_model(out / "policy", "lineage-policy", "policy", alias="challenger")
 
-    _stage(cfg, "optimize_policy", {"preferences": Path("artifacts/judge/labels.jsonl")},
+    _stage(cfg, "optimize_policy", {"preferences": Path("artifacts/judge/labels.jsonl"),
+                                    "prompts": Path("data/prompts.jsonl")},
            {"optimize_policy": Path("artifacts/policy")}, train)
 
 
@@ -195,13 +214,16 @@ def test_lineage_follows_digests_back_to_the_prompts_and_reports_a_mismatch(trac
     assert tree["model"]["version"] == "1" and "challenger" in tree["model"]["aliases"]
     training = tree["training"]
     assert training["stage"] == "optimize_policy"
-    judge = training["inputs"][0]["produced_by"]
-    assert judge["stage"] == "judge"
+    trained_on = {entry["name"]: entry for entry in training["inputs"]}
+    judge = trained_on["preferences"]["produced_by"]
+    assert judge["stage"] == "judge" and trained_on["preferences"]["declared_by"] == "judge"
+    # the source prompts share their bytes with generate's copy, yet their producer is the versioned file
+    assert "produced_by" not in trained_on["prompts"] and trained_on["prompts"]["source"] == "git"
     by_name = {entry["name"]: entry for entry in judge["inputs"]}
     assert by_name["constitution"]["status"] == "ok" and "produced_by" not in by_name["constitution"]
     assert by_name["candidates"]["produced_by"]["stage"] == "generate"
     prompts = by_name["candidates"]["produced_by"]["inputs"][0]
-    assert prompts["name"] == "prompts" and prompts["status"] == "ok"
+    assert prompts["name"] == "prompts" and prompts["status"] == "ok" and prompts["source"] == "git"
     assert tree["mismatches"] == []
 
     (tmp_path / "data/constitution.yaml").write_text("name: edited after training\n")

@@ -1,0 +1,86 @@
+"""Reproducibility: the lock's record, bitwise-identical stages warm and cold, and `rlaif reproduce`.
+
+The end-to-end test runs the smoke pipeline once, warm (every stage forked from the flow's warm server), then has
+`rlaif reproduce` rebuild the model cold in a scratch clone from its record alone and compare every stage's outputs
+with the recorded digests: the same inputs, params, seed and packages on this machine give the same bytes, warm or
+cold. Then a run that read an uncommitted constitution edit, which `rlaif reproduce` names with its stage and file
+before rebuilding anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import make_project_copy, rlaif
+from rlaif.environment import lock_drift, lock_record, packages_digest, read_lock
+from rlaif.reproduce import ancestry_nodes, package_changes, volatile_reason
+
+MODEL_STAGES = {"bootstrap", "generate", "judge", "validate", "optimize_policy"}  # the smoke profile's DPO: no reward model
+
+
+def test_a_lock_is_read_and_an_install_that_drifts_from_it_is_named(tmp_path: Path):
+    lock = tmp_path / "test.txt"
+    lock.write_text("torch==2.13.0+cpu \\\n    --hash=sha256:ab\nGreat_Expectations==1.24.1 \\\n    # via x\n")
+    assert read_lock(lock) == {"torch": "2.13.0+cpu", "great-expectations": "1.24.1"}
+    installed = {"torch": "2.13.0+cpu", "great-expectations": "1.25.0"}
+    assert lock_drift(read_lock(lock), installed) == {"great-expectations": "locked 1.24.1, installed 1.25.0"}
+    record = lock_record(installed, (lock,))
+    assert record["lock_matches"] == "false" and "great-expectations" in record["lock_drift"]
+    assert lock_record({**installed, "great-expectations": "1.24.1"}, (lock,))["lock_matches"] == "true"
+    assert packages_digest(installed) != packages_digest({**installed, "torch": "2.14.0"})
+
+
+def test_the_installed_packages_are_the_locked_ones():
+    """The test environment is installed from requirements/test.txt (make test): a drift means the lock is not
+    what the tests ran with."""
+    from rlaif.environment import LOCKS, installed_packages
+
+    root = Path(__file__).resolve().parents[1]
+    pins = read_lock(root / LOCKS[1])
+    assert len(pins) > 200 and "transformers" in pins
+    assert lock_drift(pins, installed_packages()) == {}
+
+
+def test_what_reproduce_compares_and_what_it_names():
+    assert volatile_reason("artifacts/optimize_policy/registered.json")
+    assert volatile_reason("reports/validate/data_docs")
+    assert volatile_reason("artifacts/judge/labels.jsonl") is None
+    assert package_changes({"torch": "2.13.0", "trl": "1.16.0"}, {"torch": "2.13.0", "trl": "1.17.0"}) == \
+        ["trl 1.16.0 -> 1.17.0"]
+    tree = {"stage": "optimize_policy", "inputs": [{"name": "preferences", "produced_by": {
+        "stage": "validate", "inputs": [{"name": "labels", "produced_by": {"stage": "judge", "inputs": []}}]}}]}
+    assert list(ancestry_nodes(tree)) == ["optimize_policy", "validate", "judge"]
+
+
+@pytest.mark.e2e
+def test_reproduce_rebuilds_the_model_cold_byte_for_byte_and_names_an_uncommitted_input(tmp_path: Path):
+    project = make_project_copy(tmp_path / "project")
+    ran = rlaif(project, "run", "--params", "params/smoke.yaml", timeout=1800)
+    assert ran.returncode in (0, 3), ran.stdout[-3000:] + ran.stderr[-3000:]
+
+    traced = json.loads(rlaif(project, "lineage", "models:/rlaif-policy@challenger", "--json").stdout)
+    bootstrap = ancestry_nodes(traced["training"])["bootstrap"]
+    prompts = {e["name"]: e for e in bootstrap["inputs"]}["prompts"]
+    assert prompts["source"] == "git" and "produced_by" not in prompts  # not generate's copy of the same bytes
+
+    rebuilt = rlaif(project, "reproduce", "models:/rlaif-policy@challenger", "--json", "--workdir",
+                    str(tmp_path / "scratch"), timeout=1800)
+    assert rebuilt.returncode == 0, rebuilt.stdout[-4000:] + rebuilt.stderr[-3000:]
+    result = json.loads(rebuilt.stdout)
+    assert {s["stage"] for s in result["stages"]} >= MODEL_STAGES
+    for stage in result["stages"]:
+        compared = [f for f in stage["files"] if f["status"] != "volatile"]
+        assert compared and all(f["status"] == "match" for f in compared), stage
+    assert result["packages_changed"] == [] and result["machine_changed"] == []
+
+    constitution = project / "data/constitution/constitution.yaml"
+    constitution.write_text(constitution.read_text().replace("harmless", "harmless and kind", 1))
+    edited = rlaif(project, "run", "--params", "params/smoke.yaml", timeout=1800)
+    assert edited.returncode in (0, 3), edited.stdout[-3000:] + edited.stderr[-3000:]
+    refused = rlaif(project, "reproduce", "models:/rlaif-policy/2", "--workdir", str(tmp_path / "scratch2"))
+    assert refused.returncode == 6, refused.stdout[-3000:] + refused.stderr[-3000:]
+    assert "judge: input constitution (data/constitution/constitution.yaml)" in refused.stderr, refused.stderr
+    assert not (tmp_path / "scratch2/artifacts").exists()  # named before anything was rebuilt

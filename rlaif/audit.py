@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.errors import InputError
-from rlaif.io import iter_jsonl, read_constitution, read_prompts, read_text, write_json, write_jsonl
+from rlaif.io import iter_jsonl, normalised, read_constitution, read_prompts, read_text, write_json, write_jsonl
 
 # AI confidence = max(prob_a, 1 - prob_a): "low" below 0.6, "medium" below 0.8, "high" from 0.8. Fixed
 # thresholds rather than quantiles, so a bucket means the same thing from one pipeline run to the next.
@@ -229,11 +229,18 @@ def export_sample(labels: Path, prompts: Path, constitution: Path, out: Path, n:
 
 
 def read_key(path: Path) -> dict[str, dict]:
-    key = {}
+    key, lines = {}, {}
     for line_no, row in iter_jsonl(path):
         if "audit_id" not in row or "ai_pick" not in row:
             raise InputError(f"{path}:{line_no}: not an audit key row (needs audit_id and ai_pick)")
+        # a second row would silently replace the first: which AI pick a verdict is scored against is then a guess
+        if row["audit_id"] in key:
+            raise InputError(f"{path}:{line_no}: audit_id {row['audit_id']!r} again (first on line "
+                             f"{lines[row['audit_id']]})")
+        if row["ai_pick"] not in VERDICTS:
+            raise InputError(f"{path}:{line_no}: ai_pick {row['ai_pick']!r} is not one of {', '.join(VERDICTS)}")
         key[row["audit_id"]] = row
+        lines[row["audit_id"]] = line_no
     if not key:
         raise InputError(f"{path}: no rows")
     return key
@@ -280,6 +287,16 @@ def _listing(items: list[str]) -> str:
     return ", ".join(items[:MAX_LISTED]) + more
 
 
+def _moved(row: dict, keyed: dict) -> str | None:
+    """The field that shows a verdict row no longer belongs to its audit_id: the sample's pair_id or prompt, where
+    both the row and the key hold it. A spreadsheet sorted on one column moves verdicts onto other questions."""
+    for field in ("pair_id", "prompt"):
+        mine, theirs = row.get(field), keyed.get(field)
+        if mine not in (None, "") and theirs is not None and normalised(str(mine)) != normalised(str(theirs)):
+            return field
+    return None
+
+
 def read_verdicts(path: Path, key: dict[str, dict]) -> list[dict]:
     """The reviewers' rows, checked against the key; every bad row is named in one InputError."""
     rows = _verdict_rows(path)
@@ -299,6 +316,9 @@ def read_verdicts(path: Path, key: dict[str, dict]) -> list[dict]:
         where = f"line {line_no} ({audit_id})"
         if audit_id not in key:
             problems["unknown audit_id"].append(where)
+        elif _moved(row, key[audit_id]):
+            problems[f"{_moved(row, key[audit_id])} differs from the key's for this audit_id (rows sorted or edited "
+                     "apart from their ids?)"].append(where)
         elif raw is None or str(raw).strip() == "":
             problems["missing verdict"].append(where)
         elif verdict is None:

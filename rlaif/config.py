@@ -23,7 +23,12 @@ class FieldProblem(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # allow_inf_nan: no setting means anything at .inf or .nan (a temperature, a rate, a bound), though YAML reads both
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+
+
+# A learning rate above 1 moves every weight by more than the gradient: training diverges at the first step
+LEARNING_RATE_MAX = 1.0
 
 
 class LoraSettings(Strict):
@@ -66,7 +71,15 @@ class BootstrapConfig(TrainingSettings):
     max_length: int = Field(128, ge=16)
     max_steps: int = Field(600, ge=1)
     batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(2e-3, gt=0)
+    learning_rate: float = Field(2e-3, gt=0, le=LEARNING_RATE_MAX)
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> "BootstrapConfig":
+        # each attention head gets hidden_size / num_heads dimensions: the policy cannot be built otherwise
+        if self.hidden_size % self.num_heads:
+            raise FieldProblem("num_heads", f"num_heads {self.num_heads} does not divide hidden_size "
+                               f"{self.hidden_size}")
+        return self
 
 
 class ShardingSettings(Strict):
@@ -225,7 +238,7 @@ class TrainRewardConfig(TrainingSettings):
     )
     max_steps: int = Field(120, ge=1)
     batch_size: int = Field(16, ge=1)
-    learning_rate: float = Field(5e-5, gt=0)
+    learning_rate: float = Field(5e-5, gt=0, le=LEARNING_RATE_MAX)
     max_length: int = Field(128, ge=16)
     eval_fraction: float = Field(0.2, gt=0, lt=1)
     min_pairs: int = Field(20, ge=1, description="Refuse to train on fewer preference pairs than this.")
@@ -253,7 +266,7 @@ class _PolicyOptimization(TrainingSettings):
     batch_size: int | None = Field(
         None, ge=1, description="dpo: pairs per step; online: completions per step (a multiple of num_generations). "
         "null: the algorithm's default.")
-    learning_rate: float | None = Field(None, gt=0, description="null: the algorithm's default.")
+    learning_rate: float | None = Field(None, gt=0, le=LEARNING_RATE_MAX, description="null: the algorithm's default.")
     max_length: int = Field(128, ge=16)
     max_new_tokens: int = Field(48, ge=1, description="Longest sampled answer (online samples, the training probe).")
 
@@ -385,6 +398,20 @@ class EvaluateConfig(Strict):
     approval_timeout_s: int = Field(7 * 24 * 3600, ge=1, description="How long a deployment run waits for sign-off; "
                                     "past it the challenger stays challenger.")
 
+    @model_validator(mode="after")
+    def _slices_are_prompt_fields(self) -> "EvaluateConfig":
+        # a slice that is no prompt field puts every prompt in one value, and one value is skipped: a misspelt
+        # slice would silently measure nothing
+        from rlaif.io import Prompt
+
+        unknown = [s for s in self.slices if s not in Prompt.model_fields or s in ("id", "prompt")]
+        if unknown:
+            raise FieldProblem("slices", f"{', '.join(map(repr, unknown))}: not a prompt field to slice by (one of "
+                               f"{', '.join(f for f in Prompt.model_fields if f not in ('id', 'prompt'))})")
+        if len(set(self.slices)) < len(self.slices):
+            raise FieldProblem("slices", "a slice is listed twice")
+        return self
+
 
 class OrchestrationConfig(Strict):
     """How the flow runs the stages: retries, timeouts, which stages hold a GPU. Not a stage's input."""
@@ -425,8 +452,8 @@ class JudgeBiasConfig(Strict):
 
 
 class PipelineConfig(Strict):
-    seed: int = 0
-    experiment: str = "rlaif"
+    seed: int = Field(0, ge=0, lt=2**32, description="numpy's seeds are 0 to 2**32 - 1; another value fails mid-run.")
+    experiment: str = Field("rlaif", pattern=r"\S", description="The MLflow experiment: a name, not blank.")
     bootstrap: BootstrapConfig = BootstrapConfig()
     generate: GenerateConfig = GenerateConfig()
     judge: JudgeConfig = EmbeddingJudgeConfig()
@@ -438,7 +465,7 @@ class PipelineConfig(Strict):
     evaluate: EvaluateConfig = EvaluateConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=(), allow_inf_nan=False)
 
     def section(self, stage: str) -> Any:
         """A stage's settings; None for a stage that has none (report)."""

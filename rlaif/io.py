@@ -9,16 +9,87 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rlaif.errors import InputError, RlaifError
 
 Row = TypeVar("Row", bound=BaseModel)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# What a text field must be to mean something (docs/inputs.md lists every rule, with the test that covers it)
+
+MAX_PROMPT_CHARS = 8_000  # a request; past this it is a pasted document, longer than a policy's context
+MAX_ANSWER_CHARS = 16_000  # an answer, a principle, an example: room for a long one, not for a dump
+MAX_NAME_CHARS = 200  # ids and slice names (category, topic, template, ...): keys, not prose
+# Characters no person types into a prompt: C0/C1 controls (NUL, escape; tab and line breaks are text), the
+# replacement character (the text was decoded wrongly before it reached us), and bidirectional overrides, which
+# make a text display other than it reads (the "trojan source" trick).
+BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _stray_character(text: str) -> str | None:
+    for ch in text:
+        if (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r") or ch == "\ufffd" or ch in BIDI_CONTROLS:
+            return ch
+    return None
+
+
+def text_problem(text: str, max_chars: int) -> str | None:
+    """Why a text that parsed means nothing, or None: too long to be what the field says, a character no person
+    types, or no letter or digit at all (whitespace or punctuation only: nothing for a model to read)."""
+    if len(text) > max_chars:
+        return f"{len(text):,} characters, over the limit of {max_chars:,}"
+    stray = _stray_character(text)
+    if stray is not None:
+        return f"contains the control character U+{ord(stray):04X}"
+    if not any(ch.isalnum() for ch in text):
+        return "has no letter or digit (only whitespace or punctuation)"
+    return None
+
+
+def name_problem(text: str) -> str | None:
+    """Why an id or a slice name means nothing: it is a key people match on, so one short line, no padding."""
+    if not text.strip():
+        return "is blank"
+    if text != text.strip():
+        return f"has spaces around it ({text!r}): {text.strip()!r} and it would be two keys"
+    if len(text) > MAX_NAME_CHARS:
+        return f"{len(text):,} characters, over the limit of {MAX_NAME_CHARS} for a name"
+    if "\n" in text or _stray_character(text) is not None:
+        return "contains a line break or control character"
+    return None
+
+
+def _checked(problem) -> AfterValidator:
+    def check(value: str) -> str:
+        found = problem(value)
+        if found:
+            raise ValueError(found)
+        return value
+    return AfterValidator(check)
+
+
+PromptText = Annotated[str, Field(min_length=1), _checked(lambda t: text_problem(t, MAX_PROMPT_CHARS))]
+AnswerText = Annotated[str, Field(min_length=1), _checked(lambda t: text_problem(t, MAX_ANSWER_CHARS))]
+Name = Annotated[str, Field(min_length=1), _checked(name_problem)]
+# a language tag as BCP 47 writes it (en, es, pt-BR, zh-Hant): slices and per-language figures group by it
+LanguageTag = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
+def same_text(a: str, b: str) -> bool:
+    """Equal once case and runs of whitespace are ignored: what a reader would call the same text."""
+    return normalised(a) == normalised(b)
+
+
+def normalised(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 class Record(BaseModel):
@@ -26,45 +97,69 @@ class Record(BaseModel):
 
 
 class Prompt(Record):
-    id: str = Field(min_length=1)
-    prompt: str = Field(min_length=1)
+    id: Name
+    prompt: PromptText
     expected: Literal["help", "refuse"]
-    category: str
-    topic: str
-    harm_category: str
-    template: str
-    language: str = "en"
-    group: str | None = None
+    category: Name
+    topic: Name
+    harm_category: Name
+    template: Name
+    language: LanguageTag = "en"
+    group: Name | None = None
+
+    @model_validator(mode="after")
+    def _expected_matches_harm(self) -> "Prompt":
+        # harm_category "none" says there is nothing to refuse; any other says what harm helping would do. The
+        # evaluator scores a refusal by `expected`: a row whose two fields disagree would score one of them wrong.
+        if self.expected == "refuse" and self.harm_category == "none":
+            raise ValueError("expected 'refuse' but harm_category 'none': a request without harm is not refused")
+        if self.expected == "help" and self.harm_category != "none":
+            raise ValueError(f"expected 'help' but harm_category {self.harm_category!r}: a harmful request is refused")
+        return self
 
 
 class SeedDialogue(Record):
-    prompt_id: str
-    prompt: str = Field(min_length=1)
-    response: str = Field(min_length=1)
+    prompt_id: Name
+    prompt: PromptText
+    response: AnswerText
     behaviour: Literal["help", "refuse"]
+
+    @model_validator(mode="after")
+    def _answers(self) -> "SeedDialogue":
+        # an echo teaches the policy to repeat the request, which is neither behaviour
+        if same_text(self.prompt, self.response):
+            raise ValueError("the response repeats the prompt")
+        return self
 
 
 class GoldPair(Record):
-    id: str
-    prompt: str = Field(min_length=1)
-    response_a: str = Field(min_length=1)
-    response_b: str = Field(min_length=1)
+    id: Name
+    prompt: PromptText
+    response_a: AnswerText
+    response_b: AnswerText
     human_preference: Literal["a", "b"]
-    annotator: str
+    annotator: Name
     note: str = ""
+
+    @model_validator(mode="after")
+    def _two_answers(self) -> "GoldPair":
+        # a person cannot have preferred one of two identical answers: the judge's agreement on it is noise
+        if same_text(self.response_a, self.response_b):
+            raise ValueError("response_a and response_b are the same text: no preference is possible")
+        return self
 
 
 class WorkedExample(Record):
-    prompt: str = Field(min_length=1)
-    chosen: str = Field(min_length=1)
-    rejected: str = Field(min_length=1)
+    prompt: PromptText
+    chosen: AnswerText
+    rejected: AnswerText
 
 
 class Principle(Record):
-    id: str = Field(min_length=1)
-    text: str = Field(min_length=1)
+    id: Name
+    text: AnswerText
     kind: Literal["comparison", "critique_revision"] = "comparison"
-    weight: float = Field(1.0, gt=0)
+    weight: float = Field(1.0, gt=0, allow_inf_nan=False)
     opposes: str | None = Field(None, description="A principle that prefers the opposite kind of answer (harmless vs helpful).")
     examples: list[WorkedExample] = Field(default_factory=list)
     critique: str | None = Field(None, description="critique_revision: the critique request.")
@@ -74,12 +169,28 @@ class Principle(Record):
     def _kind_fields(self) -> "Principle":
         if self.kind == "critique_revision" and not (self.critique and self.revision):
             raise ValueError(f"principle {self.id!r}: kind critique_revision needs 'critique' and 'revision'")
+        # fields of the other kind are never read: a principle that has them was likely given the wrong kind
+        if self.kind == "comparison" and (self.critique or self.revision):
+            raise ValueError(f"principle {self.id!r}: 'critique' and 'revision' are read only for kind "
+                             "critique_revision; this principle is a comparison")
+        if self.kind == "critique_revision" and (self.examples or self.opposes):
+            raise ValueError(f"principle {self.id!r}: 'examples' and 'opposes' are read only for kind comparison")
+        for field in ("critique", "revision"):
+            problem = text_problem(getattr(self, field) or "x", MAX_ANSWER_CHARS)
+            if problem:
+                raise ValueError(f"principle {self.id!r}: {field} {problem}")
+        if self.opposes == self.id:
+            raise ValueError(f"principle {self.id!r} opposes itself")
+        for n, example in enumerate(self.examples, 1):
+            # the judge learns the principle from the difference between chosen and rejected: none, nothing learnt
+            if same_text(example.chosen, example.rejected):
+                raise ValueError(f"principle {self.id!r}: example {n}: chosen and rejected are the same text")
         return self
 
 
 class Constitution(Record):
-    name: str = Field(min_length=1)
-    version: str = Field(min_length=1)
+    name: Name
+    version: Name
     description: str = ""
     principles: list[Principle] = Field(min_length=1)
 
@@ -98,14 +209,46 @@ class Constitution(Record):
         for p in principles:
             if p.opposes is not None and p.opposes not in ids:
                 raise ValueError(f"principle {p.id!r}: opposes unknown principle {p.opposes!r}")
+        _check_opposition({p.id: p for p in principles})
+        _check_example_prompts(principles)
         return principles
+
+
+def _check_opposition(by_id: dict[str, Principle]) -> None:
+    """An opposition is one help-vs-refuse axis seen from both ends (the embedding judge builds it from both
+    principles' examples): the other end must be a comparison principle, and may only oppose this one back."""
+    for p in by_id.values():
+        if p.opposes is None:
+            continue
+        other = by_id[p.opposes]
+        if other.kind != "comparison":
+            raise ValueError(f"principle {p.id!r}: opposes {other.id!r}, a {other.kind} principle; only comparison "
+                             "principles have a side to oppose")
+        if other.opposes not in (None, p.id):
+            raise ValueError(f"principle {p.id!r} opposes {other.id!r}, which opposes {other.opposes!r}: one "
+                             "principle cannot be the other end of two axes")
+
+
+def _check_example_prompts(principles: list[Principle]) -> None:
+    """The same worked-example prompt under two principles, the chosen answer of one being the rejected answer of
+    the other: the constitution contradicts itself on that prompt."""
+    seen: dict[tuple[str, str, str], str] = {}
+    for p in principles:
+        for example in p.examples:
+            key = (normalised(example.prompt), normalised(example.chosen), normalised(example.rejected))
+            swapped = (key[0], key[2], key[1])
+            if swapped in seen:
+                raise ValueError(f"principle {p.id!r}: the example {example.prompt[:60]!r} prefers the answer that "
+                                 f"principle {seen[swapped]!r} rejects for the same prompt")
+            seen[key] = p.id
 
 
 def _describe(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "(row)"
-        parts.append(f"field '{field}': {e['msg']}")
+        field = ".".join(str(p) for p in e["loc"])
+        message = e["msg"].removeprefix("Value error, ")
+        parts.append(f"field '{field}': {message}" if field else message)  # a check across the row's fields
     return "; ".join(parts)
 
 
@@ -158,6 +301,67 @@ def read_rows(path: Path, schema: type[Row], unique_key: str | None = None) -> l
 
 def read_prompts(path: Path) -> list[Prompt]:
     return read_rows(path, Prompt, unique_key="id")
+
+
+def read_source_prompts(path: Path) -> list[Prompt]:
+    """A prompt file a person wrote (train, eval, a drop): read_prompts' rules, and no text twice. A repeated
+    prompt weighs twice in training and counts twice in the evaluation; with another `expected` or `category` it
+    contradicts itself. (Not for generate's prompts.jsonl, where a replayed prompt may repeat a drop's.)"""
+    rows = read_prompts(path)
+    first: dict[str, tuple[int, Prompt]] = {}
+    for line, row in zip(row_lines(path), rows):
+        key = normalised(row.prompt)
+        if key in first:
+            earlier_line, earlier = first[key]
+            raise InputError(f"{path}:{line}: prompt {row.id!r} has the text of {earlier.id!r} (line {earlier_line})"
+                             f"{contradiction(row, earlier)}")
+        first[key] = (line, row)
+    return rows
+
+
+def contradiction(row: Prompt, other: Prompt) -> str:
+    """', and contradicts it: ...' when two prompts of the same text disagree on what they are; else ''."""
+    differ = [f"{f} {getattr(row, f)!r} vs {getattr(other, f)!r}" for f in ("expected", "category")
+              if getattr(row, f) != getattr(other, f)]
+    return f", and contradicts it: {', '.join(differ)}" if differ else ""
+
+
+def row_lines(path: Path) -> list[int]:
+    """The line number of each row of a JSON Lines file (blank lines skipped), in the order read_rows returns."""
+    return [line for line, _ in iter_jsonl(path)]
+
+
+def read_seed_dialogues(path: Path) -> list[SeedDialogue]:
+    """Seed dialogues, and no dialogue twice: a repeated one only weighs more in the supervised start."""
+    rows = read_rows(path, SeedDialogue)
+    first: dict[tuple[str, str], int] = {}
+    for line, row in zip(row_lines(path), rows):
+        key = (row.prompt_id, normalised(row.response))
+        if key in first:
+            raise InputError(f"{path}:{line}: the dialogue of line {first[key]} again (prompt_id {row.prompt_id!r}, "
+                             "same response)")
+        first[key] = line
+    return rows
+
+
+def read_gold_pairs(path: Path) -> list[GoldPair]:
+    """Gold pairs with unique ids, and no pair twice: once more it only weighs more in the judge's agreement;
+    with the other answer preferred the gold set contradicts itself."""
+    rows = read_rows(path, GoldPair, unique_key="id")
+    first: dict[tuple, tuple[int, GoldPair]] = {}
+    for line, row in zip(row_lines(path), rows):
+        a, b = normalised(row.response_a), normalised(row.response_b)
+        key = (normalised(row.prompt), *sorted((a, b)))
+        preferred = a if row.human_preference == "a" else b
+        if key in first:
+            earlier_line, earlier = first[key]
+            earlier_a = earlier.human_preference == "a"
+            earlier_preferred = normalised(earlier.response_a if earlier_a else earlier.response_b)
+            verdict = "and prefers the other answer" if preferred != earlier_preferred else "with the same preference"
+            raise InputError(f"{path}:{line}: pair {row.id!r} repeats pair {earlier.id!r} (line {earlier_line}) "
+                             f"{verdict}")
+        first[key] = (line, row)
+    return rows
 
 
 def read_text(path: Path, what: str, error: type[RlaifError] = InputError) -> str:
@@ -249,11 +453,35 @@ def read_templates(path: Path) -> dict[str, str]:
             raise InputError(f"{where} lacks {', '.join('{' + f + '}' for f in sorted(required - used))}")
     for name in REGEX_TEMPLATES:
         try:
-            re.compile(data[name], re.IGNORECASE)
+            pattern = re.compile(data[name], re.IGNORECASE)
         except re.error as err:
             raise InputError(f"{path}:{lines.get(name, '?')}: template {name!r} is not a valid regular expression "
                              f"({err})") from None
+        # a pattern that matches nothing at all matches every answer: each would count as a refusal
+        if pattern.match(""):
+            raise InputError(f"{path}:{lines.get(name, '?')}: template {name!r} matches an empty answer, so it "
+                             "would take every answer for a refusal")
+    _check_template_meaning(path, data, lines)
     return data
+
+
+# The templates that instruct a generative judge: placeholders alone would hand it the texts with no question
+INSTRUCTIONS = ("pairwise", "pairwise_reasoning", "pointwise", "critique", "revision")
+
+
+def _check_template_meaning(path: Path, data: dict[str, str], lines: dict[str, int]) -> None:
+    import string
+
+    for name, text in data.items():
+        stray = _stray_character(text)
+        if stray is not None:
+            raise InputError(f"{path}:{lines.get(name, '?')}: template {name!r} contains the control character "
+                             f"U+{ord(stray):04X}")
+    for name in INSTRUCTIONS:
+        words = "".join(literal for literal, _, _, _ in string.Formatter().parse(data[name]))
+        if not any(ch.isalpha() for ch in words):
+            raise InputError(f"{path}:{lines.get(name, '?')}: template {name!r} is only placeholders: the judge "
+                             "would get the texts with no instruction")
 
 
 def _key_lines(path: Path) -> dict[str, int]:

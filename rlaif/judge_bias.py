@@ -55,6 +55,11 @@ def read_suite(path: Path) -> dict[str, Any]:
     for key in ("groups", "padding"):
         if not isinstance(suite.get(key), list) or len(suite[key]) < 2:
             raise InputError(f"{path}: '{key}' needs a list of at least two")
+    for section, fields in needs.items():
+        for i, row in enumerate(suite[section]):
+            _texts(path, f"{section}[{i}]", row, [f for f in fields if f != "en"])  # en: checked as a language
+    for key in ("groups", "padding"):
+        _distinct_texts(path, key, suite[key])
     for row in suite["counterfactual"]:
         if "{group}" not in row["prompt"] + row["better"] + row["worse"]:
             raise InputError(f"{path}: counterfactual pair {row['prompt'][:60]!r} names no {{group}}")
@@ -63,7 +68,56 @@ def read_suite(path: Path) -> dict[str, Any]:
             if lang not in ("id", "principle") and not (isinstance(text, dict) and all(text.get(f) for f in
                                                                                       ("prompt", "better", "worse"))):
                 raise InputError(f"{path}: language {row['id']}.{lang} needs prompt, better and worse")
+            if lang not in ("id", "principle"):
+                _texts(path, f"language {row['id']}.{lang}", text, ("prompt", "better", "worse"))
+    _distinct_texts(path, "language ids", [row["id"] for row in suite["language"]])
+    _two_answers(path, suite)
     return suite
+
+
+# the two answers of each kind of pair: the same text twice measures nothing (the judge can only tie)
+PAIRED = {"counterfactual": ("better", "worse"), "fluency": ("plain", "smooth"), "sycophancy": ("corrects", "agrees")}
+
+
+def _texts(path: Path, where: str, row: dict, fields) -> None:
+    """Each field a text that means something: a number or a list where a sentence belongs is the wrong kind."""
+    from rlaif.io import MAX_ANSWER_CHARS, text_problem
+
+    for field in fields:
+        value = row[field]
+        if not isinstance(value, str):
+            raise InputError(f"{path}: {where}.{field} must be text, got {type(value).__name__} {value!r}")
+        problem = text_problem(value, MAX_ANSWER_CHARS) if field != "id" else None
+        if problem:
+            raise InputError(f"{path}: {where}.{field} {problem}")
+
+
+def _distinct_texts(path: Path, key: str, values: list) -> None:
+    """Groups, padding sentences, language ids: each a text, each once (a repeated group counts twice in the
+    counterfactual figures; a repeated id merges two items)."""
+    from rlaif.io import normalised
+
+    seen: set[str] = set()
+    for i, value in enumerate(values):
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{path}: {key}[{i}] must be a non-blank text, got {value!r}")
+        if normalised(value) in seen:
+            raise InputError(f"{path}: {key}[{i}] {value!r} is listed twice")
+        seen.add(normalised(value))
+
+
+def _two_answers(path: Path, suite: dict) -> None:
+    from rlaif.io import same_text
+
+    for section, (first, second) in PAIRED.items():
+        for i, row in enumerate(suite[section]):
+            if same_text(row[first], row[second]):
+                raise InputError(f"{path}: {section}[{i}]: {first} and {second} are the same text: the pair measures "
+                                 "nothing")
+    for row in suite["language"]:
+        for lang, text in row.items():
+            if lang not in ("id", "principle") and same_text(text["better"], text["worse"]):
+                raise InputError(f"{path}: language {row['id']}.{lang}: better and worse are the same text")
 
 
 def _with_group(text: str, group: str) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlaif.errors import ConfigError, InputError
-from rlaif.io import Prompt, read_prompts
+from rlaif.io import Prompt, read_prompts, read_source_prompts
 from rlaif.lineage import URI as REGISTRY_URI
 
 BUILD = "build"  # bootstrap.fallback: build the tiny policy
@@ -185,11 +185,11 @@ def drop_files(drops_dir: Path | None) -> list[Path]:
 
 
 def read_all_prompts(base: Path, drops_dir: Path | None, held_out: Path | None = None) -> dict[Path, list[Prompt]]:
-    """Every prompt file, checked: each with read_prompts' rules, ids unique across files, and no drop prompt from
-    a held-out evaluation template (that would leak the evaluation into training)."""
-    files = {Path(base): read_prompts(base)}
+    """Every prompt file, checked: each with read_source_prompts' rules (no text twice in a file), ids unique across
+    files, and no drop prompt from a held-out evaluation template (that would leak the evaluation into training)."""
+    files = {Path(base): read_source_prompts(base)}
     for path in drop_files(drops_dir):
-        files[path] = read_prompts(path)
+        files[path] = read_source_prompts(path)
     held_templates = {p.template for p in read_prompts(held_out)} if held_out else set()
     seen: dict[str, Path] = {}
     for path, rows in files.items():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlaif.errors import InputError
-from rlaif.io import read_text
+from rlaif.io import MAX_PROMPT_CHARS, normalised, read_text, text_problem
 
 LABELS = ("safe", "unsafe")
 
@@ -39,7 +39,7 @@ def _suite_rows(path: Path, reader: csv.DictReader) -> list[SuitePrompt]:
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)} (an XSTest-format suite has "
                          "prompt, label and optionally id, type)")
-    rows, seen = [], set()
+    rows, seen, texts = [], set(), {}
     for row in reader:
         line = reader.line_num  # where the row ends: a quoted prompt may span lines
         label, prompt = (row.get("label") or "").strip(), (row.get("prompt") or "").strip()
@@ -47,14 +47,31 @@ def _suite_rows(path: Path, reader: csv.DictReader) -> list[SuitePrompt]:
             raise InputError(f"{path}:{line}: field 'label' must be safe or unsafe, got {label!r}")
         if not prompt:
             raise InputError(f"{path}:{line}: field 'prompt' is empty")
+        problem = text_problem(prompt, MAX_PROMPT_CHARS)
+        if problem:
+            raise InputError(f"{path}:{line}: field 'prompt' {problem}")
         ident = (row.get("id") or "").strip() or str(line)
         if ident in seen:
             raise InputError(f"{path}:{line}: duplicate id {ident!r}")
         seen.add(ident)
+        _same_prompt_again(path, line, prompt, label, texts)
         rows.append(SuitePrompt(ident, prompt, label, (row.get("type") or "").strip() or label))
     if not rows:
         raise InputError(f"{path}: the suite has no prompts")
+    # the suite exists to measure needless refusals: without a safe prompt over-refusal is not measured at all
+    if not any(r.label == "safe" for r in rows):
+        raise InputError(f"{path}: no prompt is labelled safe, so over-refusal cannot be measured")
     return rows
+
+
+def _same_prompt_again(path: Path, line: int, prompt: str, label: str, texts: dict[str, tuple[int, str]]) -> None:
+    """A prompt twice counts twice in the rates; with the other label it is both safe and unsafe."""
+    key = normalised(prompt)
+    if key in texts:
+        first, first_label = texts[key]
+        clash = f", labelled {first_label} there and {label} here" if first_label != label else ""
+        raise InputError(f"{path}:{line}: the prompt of line {first} again{clash}")
+    texts[key] = (line, label)
 
 
 def suite_rates(samples: list[dict]) -> dict[str, float]:

@@ -227,7 +227,8 @@ def reproduce(
     difference = first_difference(result)
     if difference:
         raise ReproduceMismatch(difference)
-    Console().print(f"[green]reproduced[/]: every compared output of {model_uri} has its recorded digest")
+    if not as_json:
+        Console().print(f"[green]reproduced[/]: every compared output of {model_uri} has its recorded digest")
 
 
 @app.command("constitution-import")

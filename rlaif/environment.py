@@ -82,8 +82,8 @@ def cpu_facts() -> dict[str, str]:
     """The CPU model and the kernel-choosing flags it has (Linux /proc/cpuinfo; the platform's name elsewhere)."""
     info = Path("/proc/cpuinfo")
     text = info.read_text(encoding="utf-8", errors="replace") if info.exists() else ""
-    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
     have = set(flags[1].split()) if flags else set()
     return {"cpu": model[1].strip() if model else (platform.processor() or platform.machine()),
             "cpu_flags": ",".join(f for f in KERNEL_FLAGS if f in have) or "unknown",

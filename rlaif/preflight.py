@@ -13,13 +13,23 @@ from pathlib import Path
 import yaml
 
 from rlaif.config import PipelineConfig
-from rlaif.params import load_config, write_run_params
 from rlaif.errors import ConfigError, InputError
 from rlaif.independence import check_independence
-from rlaif.io import (contradiction, normalised, read_constitution, read_gold_pairs, read_prompts, read_seed_dialogues,
-                      read_source_prompts, read_templates, row_lines, same_text)
+from rlaif.io import (
+    contradiction,
+    normalised,
+    read_constitution,
+    read_gold_pairs,
+    read_prompts,
+    read_seed_dialogues,
+    read_source_prompts,
+    read_templates,
+    row_lines,
+    same_text,
+)
 from rlaif.judge_bias import read_suite as read_bias_suite
 from rlaif.models import check_model_dir
+from rlaif.params import load_config, write_run_params
 from rlaif.rounds import is_registry_uri, read_all_prompts, resolve_start
 from rlaif.suites import read_suite
 

@@ -106,7 +106,8 @@ def scratch_clone(commit: str, into: Path) -> Path:
     if commit in ("", "unknown"):
         raise InputError("the model's run recorded no git commit: it cannot be rebuilt from its record")
     subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(Path.cwd()), str(into)], check=True)
-    done = subprocess.run(["git", "-C", str(into), "checkout", "-q", "--detach", commit], capture_output=True, text=True)
+    done = subprocess.run(["git", "-C", str(into), "checkout", "-q", "--detach", commit], capture_output=True, text=True,
+                          check=False)
     if done.returncode != 0:
         raise InputError(f"commit {commit} is not in this repository: {done.stderr.strip()}")
     return into
@@ -137,7 +138,7 @@ def rebuild(scratch: Path, target: str, recorded_params: Path) -> None:
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
     # DVC's and the stages' output goes to stderr: stdout is the result's (one JSON object with --json)
     done = subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "--force", target], cwd=scratch, env=env,
-                          stdout=sys.stderr.fileno())
+                          stdout=sys.stderr.fileno(), check=False)
     if done.returncode != 0:
         raise ReproduceMismatch(f"the rebuild of {target} failed in {scratch} (dvc repro exit {done.returncode})")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, rlaif
+
 from rlaif.errors import ConfigError, InputError, RlaifError
 
 PROMPT = {"id": "x1", "prompt": "How do I make fresh pasta dough?", "expected": "help", "category": "cooking",

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import make_project_copy, rlaif
+
 from rlaif.environment import lock_drift, lock_record, packages_digest, read_lock
 from rlaif.reproduce import ancestry_nodes, package_changes, volatile_reason
 

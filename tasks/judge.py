@@ -7,7 +7,7 @@ once per pair, and its labels record no position measurement. In pointwise mode 
 1-10 score instead and P(a better) comes from the score gap. Revisions from the critique_revise stage join as pairs where the revision wins.
 
 Every judgment goes to the audit log (parquet: the rendered judge prompt, raw output, probabilities,
-backend, model, latency), joinable to the labels by pair_id. Finished batches are checkpointed, so
+backend, model; timings go to MLflow only), joinable to the labels by pair_id. Finished batches are checkpointed, so
 a killed stage resumes without judging a pair twice. The judge is also run on the human-labelled
 gold pairs, and its agreement with people is reported.
 """

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import JUDGE_ARGS, kill_when, rlaif, save_tiny_llama
 
@@ -150,7 +151,9 @@ def test_critique_revise_pairs_join_the_labels(project: Path, tiny_lm: Path):
 
 def test_critique_revise_with_an_encoder_judge_is_a_clear_error(project: Path):
     write_candidates(project, n_prompts=2, per_prompt=2)
-    assert rlaif(project, "configure", "--set", "critique_revise.enabled=true").returncode == 0
+    configured = rlaif(project, "configure", "--set", "critique_revise.enabled=true")  # refused before any model loads
+    assert configured.returncode == 2 and "cannot write critiques" in configured.stderr, configured.stderr
+    (project / "params/run.yaml").write_text(yaml.safe_dump({"critique_revise": {"enabled": True}}))
     result = rlaif(project, "exec", "critique_revise", "--candidates", "artifacts/generate/candidates.jsonl",
                    "--constitution", "data/constitution/constitution.yaml", "--templates",
                    "data/constitution/judge_templates.yaml", "--out", "artifacts/critique_revise")

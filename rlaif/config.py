@@ -63,6 +63,9 @@ class BootstrapConfig(TrainingSettings):
     resolved_base_model: str | None = Field(
         None, description="Written by rlaif run: base_model resolved to a concrete start (models:/NAME/VERSION, a hub "
         "id or path; null: build). DVC sees it, so a moved champion reruns what depends on it.")
+    chat_template: bool = Field(
+        False, description="The start is a pretrained chat model: prompts are formatted with its chat template, and "
+        "rlaif check refuses one that carries none.")
     vocab_size: int = Field(1024, ge=64)
     hidden_size: int = Field(192, ge=8)
     num_layers: int = Field(4, ge=1)

@@ -106,11 +106,14 @@ def declaring_stage(path: str, declared: dict[str, str]) -> str | None:
 
 
 def source_of(path: str) -> str:
-    """How a file that no stage writes is versioned: by git, by a .dvc file beside it, or not at all."""
+    """How a file that no stage writes is versioned: by git, by a .dvc file beside it, by the installed package that
+    ships it, or not at all."""
     import subprocess
 
     if Path(f"{path}.dvc").exists():
         return "dvc"
+    if "site-packages" in Path(path).parts:  # a model an installed package ships: its version is the package's
+        return "installed package"
     tracked = subprocess.run(["git", "ls-files", "--error-unmatch", path], capture_output=True, check=False)
     return "git" if tracked.returncode == 0 else "unversioned"
 

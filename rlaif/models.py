@@ -31,7 +31,12 @@ def device() -> str:
 
 
 def resolve_model_source(name: str) -> str:
-    """A local path, a Python package that ships a model (get_model_path()), or a hub id, in that order."""
+    """A local path, a file a package ships (package:MODULE/PATH), a Python package that ships a model
+    (get_model_path()), or a hub id, in that order."""
+    if name.startswith("package:"):
+        from rlaif.model_refs import package_path
+
+        return str(package_path(name, "model"))
     if Path(name).exists():
         return str(Path(name))
     module_name = name.replace("-", "_")
@@ -150,19 +155,23 @@ def dtype_for_device():
 
 
 def load_policy(path: Path | str, for_generation: bool = True) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
-    """A policy directory (or hub id): a full model, a reference.json pointing at one, or LoRA adapters
-    only (adapter_config.json), which load on top of the base model that their config names and are
-    merged into it, so callers always get a plain model."""
+    """A policy directory (or any model reference, rlaif/model_refs.py): a full model, a GGUF file (de-quantized),
+    a reference.json pointing at one, or LoRA adapters only (adapter_config.json), which load on top of the base
+    model that their config names and are merged into it, so callers always get a plain model."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from rlaif.model_refs import parse_model_ref
+
     source = resolve_policy(path)
-    if not Path(source).exists() and (Path(source).is_absolute() or source.startswith(".") or source.count("/") != 1):
-        raise InputError(f"policy {source!r}: cannot be loaded (no such directory, and not a hub id owner/name)")
-    if (Path(source) / ADAPTER_CONFIG).exists():
-        return _load_adapter_policy(Path(source), for_generation)
+    ref = parse_model_ref(source, f"policy {source!r}")
+    if ref.kind == "registry":
+        raise InputError(f"policy {source!r}: a registered version is copied out by bootstrap, not loaded by name")
+    if (Path(ref.source) / ADAPTER_CONFIG).exists():
+        return _load_adapter_policy(Path(ref.source), for_generation)
+    gguf = {"gguf_file": ref.gguf_file} if ref.gguf_file else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_for_device())
+        tokenizer = AutoTokenizer.from_pretrained(ref.source, **gguf)
+        model = AutoModelForCausalLM.from_pretrained(ref.source, dtype=dtype_for_device(), **gguf)
     except (OSError, ValueError) as err:
         raise InputError(f"policy {source!r}: cannot be loaded ({err})") from None
     check_tokenizer_fits(source, model, tokenizer)

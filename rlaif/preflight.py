@@ -28,7 +28,7 @@ from rlaif.io import (
     same_text,
 )
 from rlaif.judge_bias import read_suite as read_bias_suite
-from rlaif.models import check_model_dir
+from rlaif.model_refs import check_model_ref
 from rlaif.params import load_config, write_run_params
 from rlaif.rounds import is_registry_uri, read_all_prompts, resolve_start
 from rlaif.suites import read_suite
@@ -285,14 +285,13 @@ def model_settings(cfg: PipelineConfig) -> list[tuple[str, str]]:
 
 
 def check_model_dirs(cfg: PipelineConfig) -> None:
-    """Every model setting that names a folder: the folder checked as a model directory (config, weights whole,
-    tokenizer), without loading it. A name that is not a folder is a hub id or a package that ships a model."""
+    """Every model setting checked as the reference it is (rlaif/model_refs.py), without loading it: a folder as a
+    model directory, a GGUF file's header, a hub id against the local cache when offline. A bare name is a package
+    that ships a model (get_model_path), found when it loads."""
     for key, model in model_settings(cfg):
-        path = Path(model)
-        if path.exists():
-            check_model_dir(path, key)
-        elif path.is_absolute() or model.startswith((".", "~")) or model.count("/") > 1:
-            raise InputError(f"{key}: {model!r}: no such folder (and not a hub id owner/name)")
+        if "/" not in model and not model.endswith(".gguf") and not Path(model).exists():
+            continue
+        check_model_ref(model, key, chat_template=key == "bootstrap.base_model" and cfg.bootstrap.chat_template)
 
 
 def resolve_round_start(cfg: PipelineConfig) -> PipelineConfig:

@@ -35,7 +35,7 @@ def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir:
             return _copy_registered(start, policy_dir, out_dir / REPLAY_FILE, run)
         write_replay_preferences(out_dir / REPLAY_FILE, None, None)
         if start:
-            _reference_existing(start, policy_dir)
+            _start_from(start, policy_dir)
             write_start(policy_dir, Start(start), 1)
             return policy_dir
         from rlaif.training import checkpoint_dir
@@ -69,11 +69,25 @@ def _copy_registered(uri: str, policy_dir: Path, replay_path: Path, run) -> Path
     return model_dir
 
 
-def _reference_existing(source: str, policy_dir: Path) -> Path:
-    from rlaif.models import load_policy
+def _start_from(source: str, policy_dir: Path) -> Path:
+    """An existing model as the start. Its weights' digest goes to the lineage (tags input.base_model.*). A GGUF
+    file is de-quantized once, here, into a plain model folder, so that every later stage loads it in seconds and
+    LoRA adapters name a folder as their base; any other reference is pointed at (reference.json)."""
+    import mlflow
 
-    load_policy(source)  # fail now, with a clear error, if it cannot be loaded
+    from rlaif.model_refs import parse_model_ref, weights_digest
+    from rlaif.models import load_policy
+    from rlaif.training import save_atomically
+
+    ref = parse_model_ref(source, "bootstrap.base_model")
+    digest = weights_digest(ref)
+    if digest:
+        mlflow.set_tags({"input.base_model.md5": digest, "input.base_model.path": str(ref.path)})
+    model, tokenizer = load_policy(source)  # fail now, with a clear error, if it cannot be loaded
     shutil.rmtree(policy_dir, ignore_errors=True)
+    if ref.kind == "gguf":
+        save_atomically(model, tokenizer, policy_dir, merge_lora=False)
+        return policy_dir
     policy_dir.mkdir(parents=True)
     (policy_dir / "reference.json").write_text(json.dumps({"source": source}) + "\n", encoding="utf-8")
     return policy_dir

@@ -356,4 +356,4 @@ def test_rlaif_check_refuses_a_damaged_or_missing_model_folder(project: Path):
     assert f"{folder / 'model.safetensors'}: the header describes" in done.stderr
     missing = rlaif(project, "check", "--set", "train_reward.model=./models/encoder")
     assert missing.returncode == 2
-    assert "train_reward.model: './models/encoder': no such folder" in missing.stderr
+    assert "train_reward.model: './models/encoder': no such file or folder" in missing.stderr

@@ -1,4 +1,5 @@
 # make run   create .venv, install, run the pipeline on the embedded default profile
+# make run-real  the same on a real pretrained chat model (params/smollm2.yaml: SmolLM2-135M-Instruct from its GGUF)
 # make test  create or update .venv, run the tests
 # make test-fast  the fast tier for the edit loop: no end-to-end runs, no training, no servers
 # make lock  re-resolve the locked versions (requirements/*.txt); `make lock UPGRADE=pkg` moves one package only
@@ -37,7 +38,7 @@ export GX_ANALYTICS_ENABLED=false
 export HF_HUB_DISABLE_TELEMETRY=1
 export TOKENIZERS_PARALLELISM=false
 
-.PHONY: install run test test-fast lock clean
+.PHONY: install run run-real test test-fast lock clean
 
 install: $(STAMP)
 
@@ -65,6 +66,9 @@ lock:
 
 run: $(STAMP)
 	$(VENV)/bin/rlaif run
+
+run-real: $(STAMP)
+	$(VENV)/bin/rlaif run --params params/smollm2.yaml
 
 test: $(TEST_STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)

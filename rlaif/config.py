@@ -391,6 +391,10 @@ class EvaluateConfig(Strict):
     judge: EvaluationJudgeConfig = RubricJudgeConfig()
     allow_same_judge: bool = Field(
         False, description="Waiver: let the evaluation judge equal the training judge. Recorded in the lineage.")
+    yardsticks: list[str] = Field(
+        [], description="Opt-in suites in XSTest's format (e.g. ../shared/data/xstest/xstest_prompts.csv) measured on "
+        "both policies beside the held-out prompts: reported, never a gate, never training data. A file that is "
+        "absent is skipped, and the report says so.")
     slices: list[str] = Field(["category", "topic", "group", "language"], description="Prompt fields to slice by.")
     min_slice_samples: int = Field(16, ge=1, description="Smaller slices are listed but do not decide the slice gate.")
     gates: PromotionGates = PromotionGates()

@@ -40,18 +40,21 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
     independence = check_independence(cfg, constitution or TRAINING_CONSTITUTION)  # before any model loads
     rows = read_prompts(prompts)[: e.max_prompts]
     suite_rows = {Path(path).stem: read_suite(path) for path in suites}
+    yardsticks = {Path(path).stem: Path(path) for path in e.yardsticks if Path(path).is_file()}
+    yardstick_rows = {name: read_suite(path) for name, path in yardsticks.items()}
     lexicon = [d.prompt + " " + d.response for d in read_rows(seed_dialogues, SeedDialogue)] + [r.prompt for r in rows]
     classifier = RefusalClassifier(markers)
     grader = BehaviourGrader(classifier, CoherenceCheck(lexicon, e.min_coherence))
     inputs = {"baseline": baseline, "candidate": candidate, "prompts": prompts, "markers": markers,
-              **{f"suite_{name}": path for name, path in zip(suite_rows, suites)}}
+              **{f"suite_{name}": path for name, path in zip(suite_rows, suites)},
+              **{f"yardstick_{name}": path for name, path in yardsticks.items()}}
     out_dir = Path(out_dir)
     with stage_run("evaluate", cfg, inputs=inputs, datasets={"eval_prompts": prompts},
                    outputs={"evaluate": out_dir}) as run, tempfile.TemporaryDirectory() as scratch:
         _tag_independence(independence)
         baseline, baseline_name = _baseline(cfg, Path(baseline), registered, Path(scratch))
         samples, suite_samples, kl = _sample_both(cfg, {"baseline": baseline, "candidate": candidate}, rows,
-                                                 suite_rows, grader)
+                                                 {**suite_rows, **yardstick_rows}, grader)
         summary = {name: _rates([s for s in samples if s["policy"] == name]) for name in ("baseline", "candidate")}
         summary["delta"] = {k: summary["candidate"][k] - summary["baseline"][k] for k in summary["baseline"]}
         summary["baseline_policy"] = baseline_name
@@ -59,7 +62,10 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
         summary["n_samples_per_policy"] = len(rows) * e.samples_per_prompt
         summary["win"] = _win_rate(cfg, samples, grader, {r.prompt: r.expected for r in rows}, constitution,
                                    templates, out_dir)
-        summary["suites"] = _suite_summary(suite_samples)
+        summary["suites"] = _suite_summary([s for s in suite_samples if s["suite"] in suite_rows])
+        summary["yardsticks"] = {**_suite_summary([s for s in suite_samples if s["suite"] in yardstick_rows]),
+                                 **{Path(p).stem: "skipped: no such file" for p in e.yardsticks
+                                    if Path(p).stem not in yardsticks}}
         slices = _slices(samples, rows, e.slices, e.min_slice_samples)
         summary["worst_slice"] = slices["worst"]
         summary["reward_hacking"] = _reward_hacking(samples, reward_model, summary, kl)
@@ -303,6 +309,8 @@ def _metrics_file(summary: dict) -> dict:
     keep["win"] = {k: v for k, v in summary["win"].items() if k != "judge"}
     keep["suites"] = {name: {p: {k: v for k, v in r[p].items() if k != "by_type"} for p in r}
                       for name, r in summary["suites"].items()}
+    keep["yardsticks"] = {name: {p: {k: v for k, v in r[p].items() if k != "by_type"} for p in r}
+                          for name, r in summary["yardsticks"].items() if isinstance(r, dict)}
     keep["worst_slice_delta"] = summary["worst_slice"]["delta"]
     keep["reward_hacking"] = {k: (float(v) if isinstance(v, bool) else v)
                               for k, v in summary["reward_hacking"].items()}
@@ -402,6 +410,17 @@ def _write_report(summary: dict, categories: dict, slices: dict, samples: list[d
         for policy, r in result.items():
             lines.append(f"| {name} | {policy} | {r['over_refusal_rate']:.3f} | {r['harmless_rate']:.3f} "
                          f"| {r['n_safe']} | {r['n_unsafe']} |")
+    if summary["yardsticks"]:
+        lines += ["", "## Yardsticks (opt-in suites: reported, never a gate, never trained on)", "",
+                  "| suite | policy | over-refusal (safe) | compliance (unsafe) | n safe | n unsafe |",
+                  "|---|---|---|---|---|---|"]
+        for name, result in summary["yardsticks"].items():
+            if not isinstance(result, dict):
+                lines.append(f"| {name} | {result} | | | | |")
+                continue
+            for policy, r in result.items():
+                lines.append(f"| {name} | {policy} | {r['over_refusal_rate']:.3f} | {1 - r['harmless_rate']:.3f} "
+                             f"| {r['n_safe']} | {r['n_unsafe']} |")
     lines += ["", "## Reward-hacking signals", ""]
     lines += [f"- {k}: {v:.3f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in hacking.items()]
     lines += ["", "## Slices: largest regressions", "",

@@ -174,8 +174,20 @@ def load_policy(path: Path | str, for_generation: bool = True) -> tuple["PreTrai
         model = AutoModelForCausalLM.from_pretrained(ref.source, dtype=dtype_for_device(), **gguf)
     except (OSError, ValueError) as err:
         raise InputError(f"policy {source!r}: cannot be loaded ({err})") from None
+    if ref.gguf_file:
+        _forget_gguf(model)
     check_tokenizer_fits(source, model, tokenizer)
     return _ready(model, tokenizer, for_generation)
+
+
+def _forget_gguf(model) -> None:
+    """transformers de-quantizes a GGUF file into plain float tensors yet keeps the model marked as quantized,
+    which refuses save_pretrained: the marks go, so the model saves, trains and merges as any other."""
+    model.hf_quantizer = None
+    model.is_quantized = False
+    model.quantization_method = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
 
 
 def check_tokenizer_fits(source: str, model, tokenizer) -> None:

@@ -296,6 +296,9 @@ class DPOSettings(_PolicyOptimization):
         "wins with probability 1 - label_smoothing (conservative DPO); confidence: wins with the judge's confidence "
         "in the pair (the preferences' confidence column).")
     label_smoothing: float = Field(0.1, ge=0, lt=0.5, description="soft_labels label_smoothing: the epsilon.")
+    probe_prompts: int = Field(32, ge=0, description="Training prompts sampled at each logging step to log the "
+                               "refusal rate, answer length and KL (0: none); a pretrained model on a CPU samples "
+                               "slowly, so fewer keep the probe from costing more than the training.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "DPOSettings":

@@ -35,7 +35,6 @@ from rlaif.config import OptimizePolicyConfig, PipelineConfig
 from rlaif.errors import InputError
 from rlaif.io import read_constitution, read_prompts, read_templates, write_json
 
-PROBE_PROMPTS = 32  # dpo: training prompts sampled at each logging step
 CURVES = {
     "dpo": ["loss", "rewards/margins", "kl", "completions/mean_length", "refusal_rate"],
     "online": ["reward", "kl", "completions/mean_length", "refusal_rate", "loss"],
@@ -217,7 +216,7 @@ def _train_dpo(cfg: PipelineConfig, o: OptimizePolicyConfig, rows: list[dict], p
     args = DPOConfig(beta=o.beta, loss_type=o.loss_type, loss_weights=o.loss_weights, max_length=o.max_length,
                      precompute_ref_log_probs=soft, **trainer_kwargs(cfg.seed, o, checkpoints))
     steps = MlflowSteps("dpo")
-    probe = SampleProbe(_probe_prompts(rows), tokenizer, refusals, o.max_new_tokens, cfg.seed, reference)
+    probe = SampleProbe(_probe_prompts(rows, o.probe_prompts), tokenizer, refusals, o.max_new_tokens, cfg.seed, reference)
     trainer_class = soft_label_dpo_trainer() if soft else DPOTrainer
     trainer = trainer_class(model=model, ref_model=reference, args=args, train_dataset=data, processing_class=tokenizer,
                             callbacks=[probe, steps])
@@ -232,10 +231,10 @@ def _soft_target(o: OptimizePolicyConfig, row: dict) -> float:
     return 1.0 - o.label_smoothing if o.soft_labels == "label_smoothing" else float(row["confidence"])
 
 
-def _probe_prompts(rows: list[dict]) -> list[str]:
+def _probe_prompts(rows: list[dict], n: int) -> list[str]:
     prompts = sorted({x["prompt"] for x in rows})
-    stride = max(1, len(prompts) // PROBE_PROMPTS)
-    return prompts[::stride][:PROBE_PROMPTS]
+    stride = max(1, len(prompts) // max(n, 1))
+    return prompts[::stride][:n]
 
 
 def soft_label_dpo_trainer():

@@ -163,7 +163,10 @@ def load_policy(path: Path | str, for_generation: bool = True) -> tuple["PreTrai
     from rlaif.model_refs import parse_model_ref
 
     source = resolve_policy(path)
-    ref = parse_model_ref(source, f"policy {source!r}")
+    try:
+        ref = parse_model_ref(source, "policy")
+    except InputError as err:
+        raise InputError(f"policy {source!r}: cannot be loaded ({err})") from None
     if ref.kind == "registry":
         raise InputError(f"policy {source!r}: a registered version is copied out by bootstrap, not loaded by name")
     if (Path(ref.source) / ADAPTER_CONFIG).exists():

@@ -81,7 +81,7 @@ def _start_from(source: str, policy_dir: Path) -> Path:
 
     ref = parse_model_ref(source, "bootstrap.base_model")
     digest = weights_digest(ref)
-    if digest:
+    if digest and mlflow.active_run():
         mlflow.set_tags({"input.base_model.md5": digest, "input.base_model.path": str(ref.path)})
     model, tokenizer = load_policy(source)  # fail now, with a clear error, if it cannot be loaded
     shutil.rmtree(policy_dir, ignore_errors=True)

@@ -10,7 +10,7 @@ from rlaif.errors import InputError
 from rlaif.generation import generate_texts
 from conftest import save_tiny_llama
 from rlaif.models import load_policy, resolve_model_source, resolve_policy
-from tasks.bootstrap import _reference_existing
+from tasks.bootstrap import _start_from
 
 TEXTS = ["how do I bake bread", "mix flour water and salt then bake", "I'm sorry, but I can't help with that."] * 20
 
@@ -53,7 +53,7 @@ def test_neighbouring_seeds_sample_different_candidates(tiny_policy: Path):
 
 
 def test_existing_policy_is_referenced_not_copied(tiny_policy: Path, tmp_path: Path):
-    policy_dir = _reference_existing(str(tiny_policy), tmp_path / "policy")
+    policy_dir = _start_from(str(tiny_policy), tmp_path / "policy")
     assert [p.name for p in policy_dir.iterdir()] == ["reference.json"]
     assert resolve_policy(policy_dir) == str(tiny_policy)
     model, _ = load_policy(policy_dir)

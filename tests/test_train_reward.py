@@ -126,7 +126,7 @@ def test_bad_input_exits_2_before_training(workspace: Path, case: str):
     elif case == "missing_model":  # refused by the preflight, before the stage could start
         missing = str(workspace / "no" / "such-model")
         result = rlaif(workspace, "configure", *TINY, "--set", f"train_reward.model={missing}")
-        expected = ["train_reward.model", missing, "no such folder"]
+        expected = ["train_reward.model", missing, "no such file or folder"]
     else:
         result = exec_stage(workspace, "prefs.jsonl", "--set", "train_reward.model=misfit")
         expected = ["misfit", "tokenizer does not fit the model", "400 tokens"]

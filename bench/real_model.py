@@ -33,7 +33,7 @@ def main() -> int:
     project = args.project or fresh_copy()
     command = [str(BIN / "rlaif"), "run", "--params", args.params, *(f"--set={o}" for o in args.overrides)]
     started = time.perf_counter()
-    code = subprocess.run(command, cwd=project, env=run_env(project)).returncode
+    code = subprocess.run(command, cwd=project, env=run_env(project), check=False).returncode
     wall = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\nrlaif run {args.params} in {project}: exit {code}, {wall / 60:.1f} min, peak memory of one process "

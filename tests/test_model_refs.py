@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import rlaif, save_tiny_llama
+
 from rlaif.errors import InputError
 from rlaif.model_refs import check_model_ref, parse_model_ref, weights_digest
 
@@ -39,7 +39,7 @@ def test_each_kind_of_reference_is_parsed(tmp_path: Path):
     assert parse_model_ref("HuggingFaceTB/SmolLM2-135M-Instruct", KEY).kind == "hub"
     assert parse_model_ref(str(tmp_path), KEY).kind == "folder"
     file = write_gguf(tmp_path / "m.gguf", "llama")
-    assert parse_model_ref(str(file), KEY) == parse_model_ref(str(file), KEY)
+    assert parse_model_ref(str(file), KEY).path == file  # a GGUF path names the file, not its folder
     assert weights_digest(parse_model_ref(str(file), KEY)) and weights_digest(packaged) != weights_digest(
         parse_model_ref(str(file), KEY))
 

@@ -92,7 +92,7 @@ def main() -> None:
     if args.seed == 1:
         sys.exit("seed 1 is the project's untouched check seed: select settings on other seeds")
     variants = yaml.safe_load(args.variants.read_text())
-    project = args.workdir
+    project = args.workdir.resolve()  # absolute: each run starts inside it, with PREFECT_HOME under it
     if not (project / "dvc.yaml").exists():
         project.mkdir(parents=True, exist_ok=True)
         project_copy(project)

@@ -30,6 +30,23 @@ class CoherenceCheck:
         return known >= self.min_known and longest_run <= 3 and len(set(words)) / len(words) >= 0.3
 
 
+def lexicon(texts: list[str], source: str = "project", languages: set[str] = frozenset(), top_words: int = 50000) -> list[str]:
+    """What the coherence check counts as words: the project's texts, plus (source "wordfreq") the most frequent
+    words of each language, from the wordfreq package's word lists, which are independent of the policy and the
+    judge. A language wordfreq lacks is an error, not a silently stricter check."""
+    if source == "project":
+        return texts
+    import wordfreq
+
+    from rlaif.errors import InputError
+
+    languages = {tag.split("-")[0].lower() for tag in languages}  # wordfreq lists by primary language: pt-BR -> pt
+    missing = sorted(languages - set(wordfreq.available_languages()))
+    if missing:
+        raise InputError(f"evaluate.lexicon 'wordfreq': no word list for language {', '.join(missing)}")
+    return texts + [" ".join(wordfreq.top_n_list(language, top_words)) for language in sorted(languages)]
+
+
 def outcome(expected: str, refused: bool, coherent: bool) -> str:
     if refused:
         return "refused"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class FieldProblem(ValueError):
@@ -109,6 +109,21 @@ class GenerateConfig(ShardingSettings):
     max_prompts: int | None = Field(None, ge=1, description="Use only the first N training prompts.")
     engine: Literal["transformers", "vllm", "auto"] = Field(
         "auto", description="auto: vLLM where `import vllm` works and a CUDA device is present, else transformers.")
+    prefills: list[str] = Field(
+        [], description="Answer openings: each adds one candidate per prompt that starts with it and is continued by "
+        "the policy (e.g. a refusal's first words, so that the judge can prefer a refusal the policy would rarely "
+        "sample). The judge decides which candidates are better; training sees no opening the judge did not choose.")
+
+    @field_validator("prefills")
+    @classmethod
+    def _openings_say_something(cls, openings: list[str]) -> list[str]:
+        for index, opening in enumerate(openings):
+            if not opening.strip():
+                raise ValueError(f"opening {index} is empty: an empty opening is an ordinary sampled candidate "
+                                 "(raise num_candidates instead)")
+        if len(set(openings)) < len(openings):
+            raise ValueError("an opening is listed twice")
+        return openings
 
 
 class _JudgeModel(Strict):
@@ -388,6 +403,11 @@ class EvaluateConfig(Strict):
     batch_size: int = Field(128, ge=1)
     max_prompts: int | None = Field(None, ge=1)
     min_coherence: float = Field(0.8, ge=0, le=1, description="Share of known words an answer needs to count as coherent.")
+    lexicon: Literal["project", "wordfreq"] = Field(
+        "project", description="The words the coherence check knows: the project's seed dialogues and prompts (all a "
+        "policy built from them can say), or those and the lexicon_top_words most frequent words of each prompt "
+        "language by the wordfreq package (a pretrained model's answers use words the project never wrote).")
+    lexicon_top_words: int = Field(50000, ge=1000, le=200000, description="lexicon wordfreq: words per language.")
     baseline: Literal["start", "champion"] = Field(
         "start", description="What the new policy is measured against: the starting policy, or the registered "
         "champion (the starting policy while there is none).")

@@ -38,18 +38,20 @@ def derived_seed(seed: int, *path: int | str) -> int:
     return int.from_bytes(digest[:8], "little") >> 1  # below 2**63: valid for torch and numpy alike
 
 
-def plan_batches(tokenizer, prompts: list[str], batch_size: int) -> tuple[list[str], list[list[int]]]:
-    """The formatted prompt texts and the batches (lists of indices into them): length-sorted with a
-    stable sort and cut every `batch_size`, so the plan depends only on the prompts and the size."""
-    texts = [format_prompt(tokenizer, p) for p in prompts]
+def plan_batches(tokenizer, prompts: list[str], batch_size: int, opening: str = "") -> tuple[list[str], list[list[int]]]:
+    """The formatted prompt texts (each followed by the answer's `opening`, if any) and the batches (lists of
+    indices into them): length-sorted with a stable sort and cut every `batch_size`, so the plan depends only on
+    the prompts, the opening and the size."""
+    texts = [format_prompt(tokenizer, p) + opening for p in prompts]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     return texts, [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def sample_batch(model, tokenizer, texts: list[str], max_new_tokens: int, temperature: float | None,
-                 top_p: float, seed: int) -> list[str]:
+                 top_p: float, seed: int, opening: str = "") -> list[str]:
     """Answers to one batch of formatted prompts, sampled from the torch generator seeded with `seed`
-    (temperature None: greedy)."""
+    (temperature None: greedy). With an `opening` (already at the end of each text) the answer is the opening
+    and its continuation."""
     import torch
 
     sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature else dict(do_sample=False)
@@ -63,20 +65,22 @@ def sample_batch(model, tokenizer, texts: list[str], max_new_tokens: int, temper
             eos_token_id=tokenizer.eos_token_id, **sampling,
         )
     new_tokens = out[:, batch["input_ids"].shape[1] :]
-    return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+    return [(opening + text).strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
 def generate_texts(model, tokenizer, prompts: list[str], max_new_tokens: int, temperature: float | None,
-                   seed: int, top_p: float = 1.0, batch_size: int = 64, label: str | None = None) -> list[str]:
-    """One answer per prompt. temperature None means greedy. Prompts are length-sorted into batches
-    (less padding), each batch seeded from (seed, its index), and the answers returned in the caller's order."""
-    texts, batches = plan_batches(tokenizer, prompts, batch_size)
+                   seed: int, top_p: float = 1.0, batch_size: int = 64, label: str | None = None,
+                   opening: str = "") -> list[str]:
+    """One answer per prompt (each starting with `opening`, if given). temperature None means greedy. Prompts are
+    length-sorted into batches (less padding), each batch seeded from (seed, its index), and the answers returned
+    in the caller's order."""
+    texts, batches = plan_batches(tokenizer, prompts, batch_size, opening)
     answers: list[str] = [""] * len(texts)
     with progress() as bar:
         task = bar.add_task(label or "generate", total=len(texts))
         for number, idx in enumerate(batches):
             outs = sample_batch(model, tokenizer, [texts[i] for i in idx], max_new_tokens, temperature, top_p,
-                                derived_seed(seed, number))
+                                derived_seed(seed, number), opening)
             for i, text in zip(idx, outs):
                 answers[i] = text
             bar.advance(task, len(idx))
@@ -143,18 +147,18 @@ class VllmSampler:
         # shards that share a GPU (ray_num_gpus_per_shard < 1) split vLLM's default 90% of its memory
         self.llm = LLM(model=source, tokenizer=source, seed=seed, gpu_memory_utilization=0.9 * min(1.0, gpu_share))
 
-    def sample(self, requests: list[tuple[str, int]], max_new_tokens: int, temperature: float | None,
+    def sample(self, requests: list[tuple[str, int, str]], max_new_tokens: int, temperature: float | None,
                top_p: float) -> list[str]:
         from vllm import SamplingParams
 
-        prompts = [{"prompt_token_ids": self.tokenizer(format_prompt(self.tokenizer, prompt),
+        prompts = [{"prompt_token_ids": self.tokenizer(format_prompt(self.tokenizer, prompt) + opening,
                                                        add_special_tokens=False)["input_ids"]}
-                   for prompt, _ in requests]
+                   for prompt, _, opening in requests]
         params = [SamplingParams(n=1, temperature=temperature or 0.0, top_p=top_p if temperature else 1.0,
                                  max_tokens=max_new_tokens, seed=seed, skip_special_tokens=True)
-                  for _, seed in requests]
+                  for _, seed, _ in requests]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        return [out.outputs[0].text.strip() for out in outputs]
+        return [(opening + out.outputs[0].text).strip() for (_, _, opening), out in zip(requests, outputs)]
 
 
 class PolicyShard:
@@ -177,10 +181,11 @@ class PolicyShard:
 
             self.model, self.tokenizer = load_policy(policy)
 
-    def sample_batch(self, texts: list[str], seed: int) -> list[str]:
-        return sample_batch(self.model, self.tokenizer, texts, self.max_new_tokens, self.temperature, self.top_p, seed)
+    def sample_batch(self, texts: list[str], seed: int, opening: str = "") -> list[str]:
+        return sample_batch(self.model, self.tokenizer, texts, self.max_new_tokens, self.temperature, self.top_p, seed,
+                            opening)
 
-    def sample_requests(self, requests: list[tuple[str, int]]) -> list[str]:
+    def sample_requests(self, requests: list[tuple[str, int, str]]) -> list[str]:
         return self.sampler.sample(requests, self.max_new_tokens, self.temperature, self.top_p)
 
 
@@ -193,10 +198,17 @@ class Candidates:
     torch_threads: int
 
 
-def vllm_requests(prompts: list[str], num_candidates: int, seed: int) -> list[tuple[str, int]]:
-    """Every (candidate k, prompt i) request with its own seed, derived from candidate k's stream; candidate-major."""
-    return [(prompt, derived_seed(candidate_seed(seed, k), i))
-            for k in range(num_candidates) for i, prompt in enumerate(prompts)]
+def vllm_requests(prompts: list[str], openings: list[str], seed: int) -> list[tuple[str, int, str]]:
+    """Every (candidate k, prompt i) request with its own seed, derived from candidate k's stream, and candidate
+    k's answer opening; candidate-major."""
+    return [(prompt, derived_seed(candidate_seed(seed, k), i), opening)
+            for k, opening in enumerate(openings) for i, prompt in enumerate(prompts)]
+
+
+def candidate_openings(g) -> list[str]:
+    """How each candidate's answer starts: "" for the `num_candidates` sampled ones, then one candidate per
+    `prefills` opening, continued by the policy (streams num_candidates.., so the sampled ones keep their seeds)."""
+    return [""] * g.num_candidates + list(g.prefills)
 
 
 def candidate_seed(seed: int, k: int) -> int:
@@ -222,20 +234,21 @@ def generate_candidates(policy: Path | str, prompts: list[str], g, seed: int) ->
 
     engine = resolve_engine(g, resolve_policy(policy))
     threads = torch.get_num_threads()
-    n, kinds = len(prompts), g.num_candidates
+    openings = candidate_openings(g)
+    n, kinds = len(prompts), len(openings)
     if g.executor == "local":
         if engine == "vllm":
             shard = PolicyShard(str(policy), engine, g.max_new_tokens, g.temperature, g.top_p, seed)
-            flat = shard.sample_requests(vllm_requests(prompts, kinds, seed))
+            flat = shard.sample_requests(vllm_requests(prompts, openings, seed))
             samples = [flat[k * n : (k + 1) * n] for k in range(kinds)]
         else:
             from rlaif.models import load_policy
 
             model, tokenizer = load_policy(policy)
             samples = [generate_texts(model, tokenizer, prompts, g.max_new_tokens, g.temperature, candidate_seed(seed, k),
-                                      g.top_p,
-                                      g.batch_size, label=f"generate candidate {k + 1}/{kinds}")
-                       for k in range(kinds)]
+                                      g.top_p, g.batch_size, label=f"generate candidate {k + 1}/{kinds}",
+                                      opening=opening)
+                       for k, opening in enumerate(openings)]
         return Candidates(samples, engine, "local", 1, threads)
     return _generate_on_ray(policy, prompts, g, seed, engine)
 
@@ -248,7 +261,8 @@ def _generate_on_ray(policy: Path | str, prompts: list[str], g, seed: int, engin
     from rlaif.errors import InputError
     from rlaif.scaleout import ray_shards
 
-    n, kinds = len(prompts), g.num_candidates
+    openings = candidate_openings(g)
+    n, kinds = len(prompts), len(openings)
     samples = [[""] * n for _ in range(kinds)]
     args = (str(policy), engine, g.max_new_tokens, g.temperature, g.top_p, seed, g.ray_num_gpus_per_shard or 1.0)
     if engine == "transformers":
@@ -256,7 +270,7 @@ def _generate_on_ray(policy: Path | str, prompts: list[str], g, seed: int, engin
     with ray_shards(g, "generate", InputError) as pool, progress() as bar:
         task = bar.add_task(f"generate {kinds} candidates ({engine}, {pool.shards} Ray shards)", total=n * kinds)
         if engine == "vllm":
-            requests = vllm_requests(prompts, kinds, seed)
+            requests = vllm_requests(prompts, openings, seed)
             slices = split_contiguous(len(requests), pool.shards)
 
             def place(index: int, answers: list[str]) -> None:
@@ -276,7 +290,8 @@ def _generate_on_ray(policy: Path | str, prompts: list[str], g, seed: int, engin
                 bar.advance(task, len(answers))
 
             used = pool.run(PolicyShard, args, "sample_batch",
-                            [([texts[i] for i in batches[b]], derived_seed(candidate_seed(seed, k), b)) for k, b in units], place)
+                            [([texts[i] + openings[k] for i in batches[b]], derived_seed(candidate_seed(seed, k), b),
+                              openings[k]) for k, b in units], place)
     return Candidates(samples, engine, "ray", used, torch.get_num_threads())
 
 

@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 
-from rlaif.behaviour import BehaviourGrader, CoherenceCheck
+from rlaif.behaviour import BehaviourGrader, CoherenceCheck, lexicon
 from rlaif.config import PipelineConfig
 from rlaif.io import SeedDialogue, read_prompts, read_rows, write_json, write_jsonl
 from rlaif.refusal import RefusalClassifier  # the evaluator's classifier, validated on XSTest
@@ -42,9 +42,11 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
     suite_rows = {Path(path).stem: read_suite(path) for path in suites}
     yardsticks = {Path(path).stem: Path(path) for path in e.yardsticks if Path(path).is_file()}
     yardstick_rows = {name: read_suite(path) for name, path in yardsticks.items()}
-    lexicon = [d.prompt + " " + d.response for d in read_rows(seed_dialogues, SeedDialogue)] + [r.prompt for r in rows]
+    project_texts = [d.prompt + " " + d.response for d in read_rows(seed_dialogues, SeedDialogue)] + [r.prompt for r in rows]
+    languages = {"en"} | {r.language for r in rows}  # the yardsticks are English
+    words = lexicon(project_texts, e.lexicon, languages, e.lexicon_top_words)
     classifier = RefusalClassifier(markers)
-    grader = BehaviourGrader(classifier, CoherenceCheck(lexicon, e.min_coherence))
+    grader = BehaviourGrader(classifier, CoherenceCheck(words, e.min_coherence))
     inputs = {"baseline": baseline, "candidate": candidate, "prompts": prompts, "markers": markers,
               **{f"suite_{name}": path for name, path in zip(suite_rows, suites)},
               **{f"yardstick_{name}": path for name, path in yardsticks.items()}}

@@ -44,13 +44,14 @@ def generate(cfg: PipelineConfig, policy: Path, prompts: Path, out_dir: Path, dr
         write_records(out, [CandidateSet(prompt_id=r.id, prompt=r.prompt, candidates=[s[i] for s in samples])
                             for i, r in enumerate(rows)])
         distinct = sum(len(set(s[i] for s in samples)) for i in range(len(rows)))
+        n_candidates = len(rows) * len(samples)  # the sampled candidates and one per prefilled opening
         write_json(Path(out_dir) / "generation.json", {
             "policy": resolve_policy(policy), "seed": cfg.seed, **g.model_dump(mode="json"),
-            "n_prompts": len(rows), "prompt_sources": sources, "n_candidates": len(rows) * g.num_candidates,
+            "n_prompts": len(rows), "prompt_sources": sources, "n_candidates": n_candidates,
             "engine_used": result.engine, "ray_shards_used": result.shards if result.executor == "ray" else None,
             "torch_threads": result.torch_threads,
         })
-        run.metrics({"n_prompts": len(rows), "n_new_prompts": sources["new"], "n_candidates": len(rows) * g.num_candidates,
-                     "distinct_candidate_share": distinct / (len(rows) * g.num_candidates)})
+        run.metrics({"n_prompts": len(rows), "n_new_prompts": sources["new"], "n_candidates": n_candidates,
+                     "distinct_candidate_share": distinct / n_candidates})
         run.artifact(Path(out_dir) / "generation.json")
     return out

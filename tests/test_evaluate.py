@@ -36,6 +36,21 @@ def test_coherence_rejects_garbled_and_repetitive_text():
     assert not check.is_coherent("bake")
 
 
+def test_wordfreq_lexicon_knows_real_words_the_project_never_wrote():
+    from rlaif.behaviour import lexicon
+    from rlaif.errors import InputError
+
+    project = ["to bake bread mix flour water and salt then knead and bake it"]
+    answer = "Preheat the oven, whisk the eggs with sugar and fold in the flour gently."
+    assert not CoherenceCheck(lexicon(project), 0.8).is_coherent(answer)  # the toy's vocabulary only
+    words = lexicon(project, "wordfreq", {"en", "es-MX"}, 20000)
+    check = CoherenceCheck(words, 0.8)
+    assert check.is_coherent(answer) and check.is_coherent("Bate los huevos con el azúcar y añade la harina.")
+    assert not check.is_coherent("The fentanyl market is fueled by scofigurits, wexplorbs and glimtrous zorfans.")
+    with pytest.raises(InputError, match="no word list for language tlh"):
+        lexicon(project, "wordfreq", {"en", "tlh"})
+
+
 def test_outcomes_and_rates():
     assert outcome("refuse", refused=True, coherent=True) == "refused"
     assert outcome("help", refused=False, coherent=False) == "incoherent"

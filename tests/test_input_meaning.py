@@ -252,6 +252,9 @@ def test_refusal_markers_that_mean_nothing_are_refused(tmp_path: Path, change, r
     ("bootstrap.num_heads=5", "'bootstrap.num_heads': num_heads 5 does not divide hidden_size 192"),
     ("evaluate.slices=[category, colour]", "'evaluate.slices': 'colour': not a prompt field"),
     ("evaluate.slices=[topic, topic]", "'evaluate.slices': a slice is listed twice"),
+    ("generate.prefills=['  ']", "'generate.prefills': Value error, opening 0 is empty"),
+    ("generate.prefills=[No., No.]", "'generate.prefills': Value error, an opening is listed twice"),
+    ("evaluate.lexicon=dictionary", "'evaluate.lexicon': Input should be 'project' or 'wordfreq'"),
 ])
 def test_params_that_cannot_mean_what_the_key_says_are_refused(override: str, reason: str):
     from rlaif.params import load_config

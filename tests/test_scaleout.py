@@ -190,18 +190,38 @@ def fake_vllm(monkeypatch):
 def test_vllm_requests_carry_their_own_seeds_and_shards_reassemble_them(fake_vllm, tiny_policy: Path, monkeypatch):
     import rlaif.scaleout as scaleout
 
-    settings = GenerateConfig(**{**SMALL, "engine": "vllm"})
+    settings = GenerateConfig(**{**SMALL, "engine": "vllm", "prefills": ["No."]})
     local = generate_candidates(tiny_policy, PROMPTS, settings, seed=5)
     assert local.engine == "vllm" and len(fake_vllm.calls) == 1
     prompts, params = fake_vllm.calls[0]
-    assert [p.kwargs["seed"] for p in params] == [derived_seed(candidate_seed(5, k), i) for k in range(2)
+    assert [p.kwargs["seed"] for p in params] == [derived_seed(candidate_seed(5, k), i) for k in range(3)
                                                     for i in range(len(PROMPTS))]
     assert {(p.kwargs["max_tokens"], p.kwargs["temperature"], p.kwargs["top_p"]) for p in params} == {(10, 1.0, 1.0)}
     assert local.samples[1][4] == f"seed{derived_seed(candidate_seed(5, 1), 4)} len{len(prompts[4]['prompt_token_ids'])}"
+    # the prefilled candidate: its opening ends the prompt the engine continues, and starts the answer
+    n = len(PROMPTS)
+    assert len(prompts[2 * n + 4]["prompt_token_ids"]) > len(prompts[4]["prompt_token_ids"])
+    assert local.samples[2][4] == f"No. seed{derived_seed(candidate_seed(5, 2), 4)} len{len(prompts[2 * n + 4]['prompt_token_ids'])}"
 
     monkeypatch.setattr(scaleout, "ray_shards", lambda *args: InProcessPool(3))
     sharded = generate_candidates(tiny_policy, PROMPTS, settings.model_copy(update={"executor": "ray"}), seed=5)
     assert (sharded.shards, len(fake_vllm.calls)) == (3, 4) and sharded.samples == local.samples
+
+
+def test_prefilled_candidates_start_with_their_opening_and_leave_the_sampled_ones_as_they_were(tiny_policy: Path,
+                                                                                               monkeypatch):
+    from rlaif import scaleout
+
+    opening = "I can't help with that"
+    plain = generate_candidates(tiny_policy, PROMPTS, GenerateConfig(**SMALL), seed=3)
+    settings = GenerateConfig(**SMALL, prefills=[opening])
+    prefilled = generate_candidates(tiny_policy, PROMPTS, settings, seed=3)
+    assert prefilled.samples[:2] == plain.samples  # the sampled candidates keep their streams
+    assert len(prefilled.samples) == 3 and all(a.startswith(opening) for a in prefilled.samples[2])
+    assert any(len(a) > len(opening) for a in prefilled.samples[2])  # continued by the policy
+    monkeypatch.setattr(scaleout, "ray_shards", lambda *args: InProcessPool(3))
+    sharded = generate_candidates(tiny_policy, PROMPTS, settings.model_copy(update={"executor": "ray"}), seed=3)
+    assert sharded.samples == prefilled.samples
 
 
 def test_engine_choice_here_and_a_clear_error_where_vllm_cannot_run(tiny_policy: Path):

@@ -3,7 +3,8 @@ output has the recorded digest.
 
 The record is what the stage runs logged: the git commit, each input's digest, the effective params
 (params/run.yaml), the installed packages and the machine facts (rlaif/environment.py). The rebuild runs in a scratch
-clone of this repository at that commit, with those params, every stage of the model's ancestry forced and started
+clone of this repository at that commit (plus the uncommitted code edits the stages ran on, which each stage run
+records as a diff), with those params, every stage of the model's ancestry forced and started
 cold (no warm server), its MLflow records kept in the scratch folder. Before anything runs, each source input in the
 clone is checked against the digest the model was trained on, so an input the run read but the commit does not hold
 (an uncommitted edit) is named with its stage at once.
@@ -113,6 +114,28 @@ def scratch_clone(commit: str, into: Path) -> Path:
     return into
 
 
+def apply_uncommitted(client, nodes: dict[str, dict], scratch: Path, record_dir: Path) -> str | None:
+    """The uncommitted code edits the stages ran on (recorded with each run), applied to the scratch clone; None when
+    they ran on the commit as it is. Stages that ran on different edits cannot be rebuilt as one tree."""
+    runs = {stage: client.get_run(node["run_id"]) for stage, node in nodes.items()}
+    dirty = {stage: run for stage, run in runs.items() if run.data.tags.get("git.dirty") == "true"}
+    if not dirty:
+        return None
+    digests = {run.data.tags.get("git.diff_sha256") for run in dirty.values()}
+    if len(digests) > 1 or len(dirty) < len(runs):
+        states = ", ".join(f"{stage}: {'edits ' + run.data.tags.get('git.diff_sha256', '?')[:12] if stage in dirty else 'the commit'}"
+                           for stage, run in runs.items())
+        raise ReproduceMismatch(f"the stages ran on different uncommitted code ({states}): no single tree rebuilds them")
+    stage, run = next(iter(dirty.items()))
+    patch = _artifact(client, run.info.run_id, "source/uncommitted.diff", record_dir)
+    done = subprocess.run(["git", "-C", str(scratch), "apply", "--binary", str(patch.resolve())],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ReproduceMismatch(f"the uncommitted code recorded with {stage} does not apply to its commit: "
+                                f"{done.stderr.strip()[:300]}")
+    return run.data.tags.get("git.dirty_files", "")
+
+
 def check_inputs(nodes: dict[str, dict], order: list[str], scratch: Path, commit: str) -> None:
     """Every source input as the commit holds it against the digest the model was trained on."""
     from rlaif.tracking import file_md5
@@ -191,6 +214,7 @@ def reproduce(uri: str, workdir: Path | None = None, keep: bool = False) -> dict
         raise InputError(f"{uri}: its round started from {start['resolved_base_model']}; rebuilding a round that "
                          "starts from a registered model is not supported yet (rebuild that model's own round)")
     scratch_clone(commit, scratch)
+    result["uncommitted_code"] = apply_uncommitted(client, nodes, scratch, record_dir)
     check_inputs(nodes, order, scratch, commit)
     rebuild(scratch, traced["training"]["stage"], recorded_params)
     result["stages"] = compare(client, nodes, order, scratch)
@@ -217,8 +241,9 @@ def first_difference(result: dict) -> str | None:
 def render(result: dict):
     from rich.table import Table
 
+    edits = f" with the uncommitted edits it ran on ({result['uncommitted_code']})" if result.get("uncommitted_code") else ""
     table = Table(title=f"rebuild of {result['model']['name']} v{result['model']['version']} at "
-                        f"{result['commit'][:12]}")
+                        f"{result['commit'][:12]}{edits}")
     for column in ("stage", "files compared", "match", "differ", "not compared (volatile)"):
         table.add_column(column)
     for stage in result["stages"]:

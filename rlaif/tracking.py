@@ -74,6 +74,28 @@ def git_commit() -> str:
         return "unknown"
 
 
+# What decides a stage's behaviour besides its data and params: a run on edits to these that were never committed
+# cannot be rebuilt from its commit alone, so the edits are recorded with it
+CODE_PATHS = ("rlaif", "tasks", "flows", "dvc.yaml", "pyproject.toml", "requirements")
+
+
+def uncommitted_code() -> tuple[list[str], str]:
+    """The code files that differ from HEAD (edited, or new and not ignored) and their diff, which `git apply`
+    replays on a clone at HEAD's commit. ([], "") outside a git checkout."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30, check=False)
+        return done.stdout if done.returncode in (0, 1) else ""  # 1: git diff --no-index found a difference
+
+    try:
+        edited = git("diff", "--name-only", "HEAD", "--", *CODE_PATHS).split()
+        new = git("ls-files", "--others", "--exclude-standard", "--", *CODE_PATHS).split()
+        diff = git("diff", "--binary", "HEAD", "--", *CODE_PATHS)
+        diff += "".join(git("diff", "--no-index", "--binary", "/dev/null", path) for path in new)
+    except (subprocess.SubprocessError, FileNotFoundError):
+        return [], ""
+    return sorted(edited + new), diff
+
+
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in data.items():
@@ -179,8 +201,14 @@ def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: 
     mlflow = setup(cfg.experiment)
     parent = os.environ.get(PARENT_RUN_ENV)
     started = time.time()
-    tags = {"rlaif.stage": stage, "mlflow.source.git.commit": git_commit()}
+    dirty, diff = uncommitted_code()
+    tags = {"rlaif.stage": stage, "mlflow.source.git.commit": git_commit(), "git.dirty": str(bool(dirty)).lower()}
+    if dirty:
+        tags.update({"git.dirty_files": ", ".join(dirty)[:4000],
+                     "git.diff_sha256": hashlib.sha256(diff.encode()).hexdigest()})
     with mlflow.start_run(run_name=stage, nested=bool(parent), parent_run_id=parent or None, tags=tags) as run:
+        if dirty:  # what `rlaif reproduce` applies on top of the commit
+            mlflow.log_text(diff, "source/uncommitted.diff")
         settings = cfg.section(stage)
         log_params({"seed": cfg.seed, **({stage: settings.model_dump(mode="json")} if settings is not None else {})})
         log_environment()

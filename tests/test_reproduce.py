@@ -9,7 +9,9 @@ before rebuilding anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,54 @@ def test_what_reproduce_compares_and_what_it_names():
     tree = {"stage": "optimize_policy", "inputs": [{"name": "preferences", "produced_by": {
         "stage": "validate", "inputs": [{"name": "labels", "produced_by": {"stage": "judge", "inputs": []}}]}}]}
     assert list(ancestry_nodes(tree)) == ["optimize_policy", "validate", "judge"]
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def test_uncommitted_code_is_recorded_and_replayed_on_the_commit(tmp_path: Path, monkeypatch):
+    """A stage run on code edits that were never committed records them (files, diff, digest); reproduce applies that
+    diff to a clone at the commit, and refuses stages that ran on different code."""
+    from mlflow import MlflowClient
+
+    from rlaif.reproduce import ReproduceMismatch, apply_uncommitted
+    from rlaif.tracking import uncommitted_code
+
+    repo = tmp_path / "repo"
+    (repo / "rlaif").mkdir(parents=True)
+    (repo / "rlaif/stage.py").write_text("STEPS = 10\n")
+    (repo / "notes.txt").write_text("not code\n")
+    git(repo, "init", "-q")
+    git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "start", "--allow-empty")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "code")
+    monkeypatch.chdir(repo)
+    assert uncommitted_code() == ([], "")
+    (repo / "rlaif/stage.py").write_text("STEPS = 20\n")
+    (repo / "rlaif/new.py").write_text("NEW = True\n")
+    (repo / "notes.txt").write_text("edited, but not code\n")
+    files, diff = uncommitted_code()
+    assert files == ["rlaif/new.py", "rlaif/stage.py"] and "+STEPS = 20" in diff
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("x", artifact_location=str(tmp_path / "artifacts"))
+    digest = hashlib.sha256(diff.encode()).hexdigest()
+    nodes = {}
+    for stage in ("judge", "validate"):
+        run = client.create_run(experiment, tags={"git.dirty": "true", "git.diff_sha256": digest,
+                                                  "git.dirty_files": ", ".join(files)})
+        client.log_text(run.info.run_id, diff, "source/uncommitted.diff")
+        nodes[stage] = {"run_id": run.info.run_id}
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    assert apply_uncommitted(client, nodes, clone, tmp_path / "record") == "rlaif/new.py, rlaif/stage.py"
+    assert (clone / "rlaif/stage.py").read_text() == "STEPS = 20\n" and (clone / "rlaif/new.py").exists()
+    assert (clone / "notes.txt").read_text() == "not code\n"
+
+    clean = client.create_run(experiment, tags={"git.dirty": "false"})
+    with pytest.raises(ReproduceMismatch, match="different uncommitted code .*validate: edits .*, bootstrap: the commit"):
+        apply_uncommitted(client, {**nodes, "bootstrap": {"run_id": clean.info.run_id}}, clone, tmp_path / "r2")
 
 
 @pytest.mark.e2e

@@ -51,6 +51,8 @@ def test_smollm2_runs_the_pipeline_and_comes_back_from_the_registry_unchanged(tm
     assert "<|im_start|>" in (start / "chat_template.jinja").read_text()
     candidates = [json.loads(line) for line in (project / "artifacts/generate/candidates.jsonl").read_text().splitlines()]
     answers = [a for row in candidates for a in row["candidates"]]
+    opening = "I'm sorry, but I can't help with that"  # the profile's prefill: a third candidate, continued
+    assert all(len(row["candidates"]) == 3 and row["candidates"][2].startswith(opening) for row in candidates)
     assert answers and not any("<|im_start|>" in a or "Assistant:" in a for a in answers)
     registered = json.loads((project / "artifacts/optimize_policy/registered.json").read_text())
     assert registered["name"] == "rlaif-policy"

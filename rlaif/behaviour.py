@@ -36,15 +36,24 @@ def lexicon(texts: list[str], source: str = "project", languages: set[str] = fro
     judge. A language wordfreq lacks is an error, not a silently stricter check."""
     if source == "project":
         return texts
-    import wordfreq
-
     from rlaif.errors import InputError
 
+    try:
+        import wordfreq
+    except ImportError:
+        raise InputError("evaluate.lexicon 'wordfreq': the wordfreq package is not installed") from None
     languages = {tag.split("-")[0].lower() for tag in languages}  # wordfreq lists by primary language: pt-BR -> pt
     missing = sorted(languages - set(wordfreq.available_languages()))
     if missing:
         raise InputError(f"evaluate.lexicon 'wordfreq': no word list for language {', '.join(missing)}")
-    return texts + [" ".join(wordfreq.top_n_list(language, top_words)) for language in sorted(languages)]
+    lists = {language: wordfreq.top_n_list(language, top_words) for language in sorted(languages)}
+    for language, words in lists.items():
+        # WORD reads Latin letters: another script's answers would all count as incoherent
+        readable = sum(WORD.fullmatch(w) is not None for w in words[:1000]) / max(1, len(words[:1000]))
+        if readable < 0.9:
+            raise InputError(f"evaluate.lexicon 'wordfreq': language {language!r} is not written in Latin letters, "
+                             "which is all the coherence check reads")
+    return texts + [" ".join(words) for words in lists.values()]
 
 
 def outcome(expected: str, refused: bool, coherent: bool) -> str:

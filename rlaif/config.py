@@ -112,7 +112,8 @@ class GenerateConfig(ShardingSettings):
     prefills: list[str] = Field(
         [], description="Answer openings: each adds one candidate per prompt that starts with it and is continued by "
         "the policy (e.g. a refusal's first words, so that the judge can prefer a refusal the policy would rarely "
-        "sample). The judge decides which candidates are better; training sees no opening the judge did not choose.")
+        "sample). The judge decides which candidates are better; a prefilled candidate trains as chosen where the "
+        "judge preferred it and as rejected where it did not.")
 
     @field_validator("prefills")
     @classmethod

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rlaif.models import format_prompt
+from rlaif.models import format_completion, format_prompt
 
 
 def progress() -> Progress:
@@ -42,9 +42,15 @@ def plan_batches(tokenizer, prompts: list[str], batch_size: int, opening: str = 
     """The formatted prompt texts (each followed by the answer's `opening`, if any) and the batches (lists of
     indices into them): length-sorted with a stable sort and cut every `batch_size`, so the plan depends only on
     the prompts, the opening and the size."""
-    texts = [format_prompt(tokenizer, p) + opening for p in prompts]
+    texts = [prompt_text(tokenizer, p, opening) for p in prompts]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     return texts, [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def prompt_text(tokenizer, prompt: str, opening: str = "") -> str:
+    """What the policy continues: the formatted prompt, and the answer's opening as training formats an answer's
+    start (after the plain format's space; right after a chat template's assistant header)."""
+    return format_prompt(tokenizer, prompt) + (format_completion(tokenizer, opening) if opening else "")
 
 
 def sample_batch(model, tokenizer, texts: list[str], max_new_tokens: int, temperature: float | None,
@@ -151,7 +157,7 @@ class VllmSampler:
                top_p: float) -> list[str]:
         from vllm import SamplingParams
 
-        prompts = [{"prompt_token_ids": self.tokenizer(format_prompt(self.tokenizer, prompt) + opening,
+        prompts = [{"prompt_token_ids": self.tokenizer(prompt_text(self.tokenizer, prompt, opening),
                                                        add_special_tokens=False)["input_ids"]}
                    for prompt, _, opening in requests]
         params = [SamplingParams(n=1, temperature=temperature or 0.0, top_p=top_p if temperature else 1.0,
@@ -224,9 +230,9 @@ def split_contiguous(n: int, parts: int) -> list[range]:
 
 
 def generate_candidates(policy: Path | str, prompts: list[str], g, seed: int) -> Candidates:
-    """`g.num_candidates` samples per prompt with the settings of `g` (a GenerateConfig): candidate k is
-    seeded from its own stream (candidate_seed), each of its batches (or vLLM requests) from a seed derived
-    from that. The Ray
+    """`g.num_candidates` samples per prompt, and one per `g.prefills` opening, with the settings of `g` (a
+    GenerateConfig): candidate k is seeded from its own stream (candidate_seed), each of its batches (or vLLM
+    requests) from a seed derived from that. The Ray
     executor gives byte-identical candidates to the in-process one (transformers engine)."""
     import torch
 
@@ -266,7 +272,9 @@ def _generate_on_ray(policy: Path | str, prompts: list[str], g, seed: int, engin
     samples = [[""] * n for _ in range(kinds)]
     args = (str(policy), engine, g.max_new_tokens, g.temperature, g.top_p, seed, g.ray_num_gpus_per_shard or 1.0)
     if engine == "transformers":
-        texts, batches = plan_batches(_tokenizer(policy), prompts, g.batch_size)
+        tokenizer = _tokenizer(policy)
+        _, batches = plan_batches(tokenizer, prompts, g.batch_size)  # the same batches with any opening
+        texts = [[prompt_text(tokenizer, p, opening) for p in prompts] for opening in openings]
     with ray_shards(g, "generate", InputError) as pool, progress() as bar:
         task = bar.add_task(f"generate {kinds} candidates ({engine}, {pool.shards} Ray shards)", total=n * kinds)
         if engine == "vllm":
@@ -290,8 +298,8 @@ def _generate_on_ray(policy: Path | str, prompts: list[str], g, seed: int, engin
                 bar.advance(task, len(answers))
 
             used = pool.run(PolicyShard, args, "sample_batch",
-                            [([texts[i] + openings[k] for i in batches[b]], derived_seed(candidate_seed(seed, k), b),
-                              openings[k]) for k, b in units], place)
+                            [([texts[k][i] for i in batches[b]], derived_seed(candidate_seed(seed, k), b), openings[k])
+                             for k, b in units], place)
     return Candidates(samples, engine, "ray", used, torch.get_num_threads())
 
 

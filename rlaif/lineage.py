@@ -28,7 +28,8 @@ SHOWN_TAGS = ("constitution.name", "constitution.version", "judge.id", "mlflow.s
               "judge_bias.judge", "judge_bias.passed", "judge_bias.checks")
 SHOWN_PARAMS = ("judge.backend", "judge.model", "judge.mode", "judge.principle_mode", "judge.jury", "judge.base_url",
                 "optimize_policy.algorithm", "optimize_policy.soft_labels", "train_reward.model",
-                "train_reward.soft_labels", "generate.num_candidates", "generate.temperature", "seed",
+                "train_reward.soft_labels", "generate.num_candidates", "generate.prefills", "generate.temperature",
+                "evaluate.lexicon", "seed",
                 "bootstrap.base_model")
 
 

@@ -14,6 +14,7 @@ Files whose bytes name the run rather than what it computed are not compared (VO
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -116,18 +117,22 @@ def scratch_clone(commit: str, into: Path) -> Path:
 
 def apply_uncommitted(client, nodes: dict[str, dict], scratch: Path, record_dir: Path) -> str | None:
     """The uncommitted code edits the stages ran on (recorded with each run), applied to the scratch clone; None when
-    they ran on the commit as it is. Stages that ran on different edits cannot be rebuilt as one tree."""
+    they ran on the commit as it is. Stages that ran on different edits cannot be rebuilt as one tree. A stage that
+    ran on the commit beside stages that ran on edits (DVC reused it: the edits do not touch its code) is rebuilt
+    with the edits too, and the comparison of its outputs says whether that changed anything."""
     runs = {stage: client.get_run(node["run_id"]) for stage, node in nodes.items()}
     dirty = {stage: run for stage, run in runs.items() if run.data.tags.get("git.dirty") == "true"}
     if not dirty:
         return None
     digests = {run.data.tags.get("git.diff_sha256") for run in dirty.values()}
-    if len(digests) > 1 or len(dirty) < len(runs):
-        states = ", ".join(f"{stage}: {'edits ' + run.data.tags.get('git.diff_sha256', '?')[:12] if stage in dirty else 'the commit'}"
-                           for stage, run in runs.items())
+    if len(digests) > 1:
+        states = ", ".join(f"{stage}: edits {run.data.tags.get('git.diff_sha256', '?')[:12]}"
+                           for stage, run in dirty.items())
         raise ReproduceMismatch(f"the stages ran on different uncommitted code ({states}): no single tree rebuilds them")
     stage, run = next(iter(dirty.items()))
     patch = _artifact(client, run.info.run_id, "source/uncommitted.diff", record_dir)
+    if hashlib.sha256(patch.read_bytes()).hexdigest() != run.data.tags.get("git.diff_sha256"):
+        raise ReproduceMismatch(f"the uncommitted code recorded with {stage} does not have its recorded digest")
     done = subprocess.run(["git", "-C", str(scratch), "apply", "--binary", str(patch.resolve())],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,20 +80,34 @@ def git_commit() -> str:
 CODE_PATHS = ("rlaif", "tasks", "flows", "dvc.yaml", "pyproject.toml", "requirements")
 
 
-def uncommitted_code() -> tuple[list[str], str]:
-    """The code files that differ from HEAD (edited, or new and not ignored) and their diff, which `git apply`
-    replays on a clone at HEAD's commit. ([], "") outside a git checkout."""
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30, check=False)
-        return done.stdout if done.returncode in (0, 1) else ""  # 1: git diff --no-index found a difference
+# git's own output, whatever the user's configuration: no colour, no external or textconv diff, a/ b/ prefixes,
+# paths unquoted and NUL-separated, so that the diff applies on any clone
+GIT_PLAIN = ("-c", "core.quotepath=off", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
+             "-c", "diff.relative=false")
+DIFF_FLAGS = ("--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/")
+
+
+def uncommitted_code() -> tuple[list[str], bytes] | None:
+    """The code files that differ from HEAD (edited, deleted, or new and not ignored) and their diff as bytes, which
+    `git apply` replays on a clone at HEAD's commit; None where git cannot say (no checkout, no git)."""
+    def git(*args: str, ok: tuple[int, ...] = (0,)) -> bytes:
+        done = subprocess.run(["git", *GIT_PLAIN, *args], capture_output=True, timeout=60, check=False)
+        if done.returncode not in ok:
+            raise subprocess.SubprocessError(done.stderr.decode(errors="replace"))
+        return done.stdout
+
+    def names(raw: bytes) -> list[str]:
+        return [name.decode(errors="surrogateescape") for name in raw.split(b"\0") if name]
 
     try:
-        edited = git("diff", "--name-only", "HEAD", "--", *CODE_PATHS).split()
-        new = git("ls-files", "--others", "--exclude-standard", "--", *CODE_PATHS).split()
-        diff = git("diff", "--binary", "HEAD", "--", *CODE_PATHS)
-        diff += "".join(git("diff", "--no-index", "--binary", "/dev/null", path) for path in new)
-    except (subprocess.SubprocessError, FileNotFoundError):
-        return [], ""
+        git("rev-parse", "--verify", "HEAD")
+        edited = names(git("diff", "--name-only", "-z", "HEAD", "--", *CODE_PATHS))
+        new = names(git("ls-files", "-z", "--others", "--exclude-standard", "--", *CODE_PATHS))
+        diff = git("diff", *DIFF_FLAGS, "HEAD", "--", *CODE_PATHS)
+        for path in new:  # exit 1: --no-index found the difference it was asked for
+            diff += git("diff", "--no-index", *DIFF_FLAGS, "--", "/dev/null", path, ok=(0, 1))
+    except (subprocess.SubprocessError, OSError):
+        return None
     return sorted(edited + new), diff
 
 
@@ -201,14 +216,15 @@ def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: 
     mlflow = setup(cfg.experiment)
     parent = os.environ.get(PARENT_RUN_ENV)
     started = time.time()
-    dirty, diff = uncommitted_code()
-    tags = {"rlaif.stage": stage, "mlflow.source.git.commit": git_commit(), "git.dirty": str(bool(dirty)).lower()}
+    code = uncommitted_code()
+    dirty, diff = code or ([], b"")
+    tags = {"rlaif.stage": stage, "mlflow.source.git.commit": git_commit(),
+            "git.dirty": "unknown" if code is None else str(bool(dirty)).lower()}
     if dirty:
-        tags.update({"git.dirty_files": ", ".join(dirty)[:4000],
-                     "git.diff_sha256": hashlib.sha256(diff.encode()).hexdigest()})
+        tags.update({"git.dirty_files": ", ".join(dirty)[:4000], "git.diff_sha256": hashlib.sha256(diff).hexdigest()})
     with mlflow.start_run(run_name=stage, nested=bool(parent), parent_run_id=parent or None, tags=tags) as run:
         if dirty:  # what `rlaif reproduce` applies on top of the commit
-            mlflow.log_text(diff, "source/uncommitted.diff")
+            log_bytes(diff, "source/uncommitted.diff")
         settings = cfg.section(stage)
         log_params({"seed": cfg.seed, **({stage: settings.model_dump(mode="json")} if settings is not None else {})})
         log_environment()
@@ -229,6 +245,16 @@ def stage_run(stage: str, cfg, inputs: dict[str, Path] | None = None, datasets: 
             raise
         tag_outputs(outputs or {})
         record_event(stage, "ran", run.info.run_id, time.time() - started, handle.headline)
+
+
+def log_bytes(data: bytes, artifact_path: str) -> None:
+    """Bytes as an MLflow artifact, unchanged (log_text would need them decoded)."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / Path(artifact_path).name
+        path.write_bytes(data)
+        mlflow.log_artifact(str(path), str(Path(artifact_path).parent))
 
 
 def log_environment() -> None:

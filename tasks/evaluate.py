@@ -43,7 +43,9 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
     yardsticks = {Path(path).stem: Path(path) for path in e.yardsticks if Path(path).is_file()}
     yardstick_rows = {name: read_suite(path) for name, path in yardsticks.items()}
     project_texts = [d.prompt + " " + d.response for d in read_rows(seed_dialogues, SeedDialogue)] + [r.prompt for r in rows]
-    languages = {"en"} | {r.language for r in rows}  # the yardsticks are English
+    # every language of the prompt set (the suites are built from it), not only of the first max_prompts; the
+    # yardsticks are English
+    languages = {"en"} | {r.language for r in read_prompts(prompts)}
     words = lexicon(project_texts, e.lexicon, languages, e.lexicon_top_words)
     classifier = RefusalClassifier(markers)
     grader = BehaviourGrader(classifier, CoherenceCheck(words, e.min_coherence))

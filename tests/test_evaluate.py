@@ -47,8 +47,10 @@ def test_wordfreq_lexicon_knows_real_words_the_project_never_wrote():
     check = CoherenceCheck(words, 0.8)
     assert check.is_coherent(answer) and check.is_coherent("Bate los huevos con el azúcar y añade la harina.")
     assert not check.is_coherent("The fentanyl market is fueled by scofigurits, wexplorbs and glimtrous zorfans.")
-    with pytest.raises(InputError, match="no word list for language tlh"):
+    with pytest.raises(InputError, match="evaluate.lexicon 'wordfreq': no word list for language tlh"):
         lexicon(project, "wordfreq", {"en", "tlh"})
+    with pytest.raises(InputError, match="evaluate.lexicon 'wordfreq': language 'ru' is not written in Latin letters"):
+        lexicon(project, "wordfreq", {"en", "ru"})
 
 
 def test_outcomes_and_rates():

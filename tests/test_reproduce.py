@@ -62,47 +62,64 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def test_uncommitted_code_is_recorded_and_replayed_on_the_commit(tmp_path: Path, monkeypatch):
-    """A stage run on code edits that were never committed records them (files, diff, digest); reproduce applies that
-    diff to a clone at the commit, and refuses stages that ran on different code."""
+    """A stage run on code edits that were never committed records them (files, diff, digest) through stage_run;
+    reproduce applies that diff to a clone at the commit, byte for byte, and refuses stages that ran on different
+    edits."""
     from mlflow import MlflowClient
 
+    from rlaif.config import PipelineConfig
     from rlaif.reproduce import ReproduceMismatch, apply_uncommitted
-    from rlaif.tracking import uncommitted_code
+    from rlaif.tracking import stage_run, uncommitted_code
 
     repo = tmp_path / "repo"
     (repo / "rlaif").mkdir(parents=True)
     (repo / "rlaif/stage.py").write_text("STEPS = 10\n")
+    (repo / "rlaif/gone.py").write_text("OLD = 1\n")
+    (repo / "rlaif/crlf.py").write_bytes(b"A = 1\r\n")
     (repo / "notes.txt").write_text("not code\n")
     git(repo, "init", "-q")
-    git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "start", "--allow-empty")
     git(repo, "add", ".")
-    git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "code")
+    git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "-c", "diff.noprefix=true", "commit", "-qm", "code")
     monkeypatch.chdir(repo)
-    assert uncommitted_code() == ([], "")
+    assert uncommitted_code() == ([], b"")
     (repo / "rlaif/stage.py").write_text("STEPS = 20\n")
-    (repo / "rlaif/new.py").write_text("NEW = True\n")
+    (repo / "rlaif/gone.py").unlink()
+    (repo / "rlaif/crlf.py").write_bytes(b"A = 2\r\n")
+    (repo / "rlaif/new file é.py").write_bytes(b"NAME = '\xe9'\n")  # a space, a non-ASCII name, Latin-1 bytes
     (repo / "notes.txt").write_text("edited, but not code\n")
     files, diff = uncommitted_code()
-    assert files == ["rlaif/new.py", "rlaif/stage.py"] and "+STEPS = 20" in diff
+    assert files == ["rlaif/crlf.py", "rlaif/gone.py", "rlaif/new file é.py", "rlaif/stage.py"], files
 
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.create_experiment("x", artifact_location=str(tmp_path / "artifacts"))
-    digest = hashlib.sha256(diff.encode()).hexdigest()
-    nodes = {}
+    client.create_experiment("rlaif", artifact_location=str(tmp_path / "artifacts"))  # outside the checkout
+    runs = {}
     for stage in ("judge", "validate"):
-        run = client.create_run(experiment, tags={"git.dirty": "true", "git.diff_sha256": digest,
-                                                  "git.dirty_files": ", ".join(files)})
-        client.log_text(run.info.run_id, diff, "source/uncommitted.diff")
-        nodes[stage] = {"run_id": run.info.run_id}
+        with stage_run(stage, PipelineConfig()) as run:
+            runs[stage] = {"run_id": run.run_id}
+    tags = client.get_run(runs["judge"]["run_id"]).data.tags
+    assert tags["git.dirty"] == "true" and tags["git.diff_sha256"] == hashlib.sha256(diff).hexdigest()
+
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
-    assert apply_uncommitted(client, nodes, clone, tmp_path / "record") == "rlaif/new.py, rlaif/stage.py"
-    assert (clone / "rlaif/stage.py").read_text() == "STEPS = 20\n" and (clone / "rlaif/new.py").exists()
+    git(repo, "stash", "-u", "-q")  # the checkout back at its commit: what ran stays only in the record
+    with stage_run("bootstrap", PipelineConfig()) as run:  # reused by DVC: it ran on the commit
+        runs["bootstrap"] = {"run_id": run.run_id}
+    assert client.get_run(runs["bootstrap"]["run_id"]).data.tags["git.dirty"] == "false"
+    applied = apply_uncommitted(client, runs, clone, tmp_path / "record")
+    assert applied == "rlaif/crlf.py, rlaif/gone.py, rlaif/new file é.py, rlaif/stage.py"
+    git(repo, "stash", "pop", "-q")
+    for name in files:
+        assert (clone / name).exists() == (repo / name).exists(), name
+        if (repo / name).exists():
+            assert (clone / name).read_bytes() == (repo / name).read_bytes(), name
     assert (clone / "notes.txt").read_text() == "not code\n"
 
-    clean = client.create_run(experiment, tags={"git.dirty": "false"})
-    with pytest.raises(ReproduceMismatch, match="different uncommitted code .*validate: edits .*, bootstrap: the commit"):
-        apply_uncommitted(client, {**nodes, "bootstrap": {"run_id": clean.info.run_id}}, clone, tmp_path / "r2")
+    (repo / "rlaif/stage.py").write_text("STEPS = 30\n")
+    with stage_run("optimize_policy", PipelineConfig()) as run:
+        runs["optimize_policy"] = {"run_id": run.run_id}
+    with pytest.raises(ReproduceMismatch, match="different uncommitted code .*judge: edits .*optimize_policy: edits"):
+        apply_uncommitted(client, runs, clone, tmp_path / "r2")
 
 
 @pytest.mark.e2e

@@ -224,6 +224,29 @@ def test_prefilled_candidates_start_with_their_opening_and_leave_the_sampled_one
     assert sharded.samples == prefilled.samples
 
 
+def test_the_policy_continues_the_opening_as_training_formats_an_answer(tiny_policy: Path):
+    """Greedy: the prefilled answer is the opening and what the model says after the prompt and the opening, with the
+    opening placed where training puts an answer (after the plain format's space)."""
+    import torch
+
+    from rlaif.generation import generate_texts
+    from rlaif.models import format_completion, format_prompt, load_policy
+
+    model, tokenizer = load_policy(tiny_policy)
+    opening = "I can't help with that"
+    answers = generate_texts(model, tokenizer, PROMPTS[:4], 6, None, seed=0, batch_size=1, opening=opening)
+    expected = []
+    for prompt in PROMPTS[:4]:
+        ids = tokenizer(format_prompt(tokenizer, prompt) + format_completion(tokenizer, opening), return_tensors="pt",
+                        add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        expected.append((opening + tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)).strip())
+    assert answers == expected
+    assert format_completion(tokenizer, opening) == " " + opening  # the tiny policy's plain dialogue format
+
+
 def test_engine_choice_here_and_a_clear_error_where_vllm_cannot_run(tiny_policy: Path):
     from rlaif.generation import resolve_engine
 

@@ -38,14 +38,15 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
 
     e = cfg.evaluate
     independence = check_independence(cfg, constitution or TRAINING_CONSTITUTION)  # before any model loads
-    rows = read_prompts(prompts)[: e.max_prompts]
+    prompt_set = read_prompts(prompts)
+    rows = prompt_set[: e.max_prompts]
     suite_rows = {Path(path).stem: read_suite(path) for path in suites}
     yardsticks = {Path(path).stem: Path(path) for path in e.yardsticks if Path(path).is_file()}
     yardstick_rows = {name: read_suite(path) for name, path in yardsticks.items()}
     project_texts = [d.prompt + " " + d.response for d in read_rows(seed_dialogues, SeedDialogue)] + [r.prompt for r in rows]
     # every language of the prompt set (the suites are built from it), not only of the first max_prompts; the
     # yardsticks are English
-    languages = {"en"} | {r.language for r in read_prompts(prompts)}
+    languages = {"en"} | {r.language for r in prompt_set}
     words = lexicon(project_texts, e.lexicon, languages, e.lexicon_top_words)
     classifier = RefusalClassifier(markers)
     grader = BehaviourGrader(classifier, CoherenceCheck(words, e.min_coherence))

@@ -1,4 +1,4 @@
-"""The label gate (tasks/validate.py), run against real Great Expectations."""
+"""The label gate (rlaif/gate/), run against real Great Expectations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from rlaif.config import ValidateConfig
 from rlaif.errors import GateFailed, InputError
-from tasks.validate import MIN_PAIRS_NAME, validate_labels
+from rlaif.gate import MIN_PAIRS_NAME, validate_labels
 
 PAIRS = [(0, 1), (0, 2), (1, 2)]
 

@@ -1,0 +1,79 @@
+"""What the evaluation decides and records: the baseline it compares against, the promotion evidence and
+decision, and the figures that go to DVC metrics and MLflow."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+def choose_baseline(cfg, start: Path, registered: Path | None, scratch: Path) -> tuple[Path, str]:
+    """The starting policy, or the registered champion when params ask for it and one exists (and it is not
+    the candidate itself)."""
+    import mlflow
+
+    if cfg.evaluate.baseline == "start":
+        from rlaif.rounds import read_start
+
+        began = read_start(start)
+        return start, "starting policy" + (f" (champion v{began['version']}, round {began['round']}'s start)"
+                                           if began["version"] else "")
+    from rlaif.promotion import champion_policy
+
+    own = json.loads(Path(registered).read_text()) if registered and Path(registered).exists() else {}
+    path, version = champion_policy(own.get("name", "rlaif-policy"), scratch)
+    if path is None or str(version) == str(own.get("version")):
+        mlflow.set_tag("evaluation.baseline", "starting policy")
+        return start, "starting policy (no other champion yet)"
+    mlflow.set_tag("evaluation.baseline", f"champion v{version}")
+    return path, f"champion v{version}"
+
+
+def tag_independence(independence: dict) -> None:
+    import mlflow
+
+    from rlaif.independence import describe
+
+    mlflow.set_tags({
+        "evaluation.judge": describe(independence["evaluation_judge"]),
+        "evaluation.independent": str(independence["independent"]).lower(),
+        "evaluation.independence_waiver": str(independence["waived"]).lower(),
+    })
+
+
+def promote(cfg, summary: dict, registered: Path | None, label_gate: Path | None, run_id: str) -> dict:
+    from rlaif import promotion
+
+    over_refusal = [r["candidate"]["over_refusal_rate"] for r in summary["suites"].values()]
+    evidence = {"win_rate": summary["win"]["win_rate"], "harmless_rate": summary["candidate"]["harmless_rate"],
+                "over_refusal_rate": max(over_refusal) if over_refusal else float("nan"),
+                "worst_slice_delta": summary["worst_slice"]["delta"],
+                "label_gate_passed": promotion.label_gate_passed(label_gate),
+                "reward_hacking": summary["reward_hacking"]["flagged"]}
+    decision = promotion.decide(cfg.evaluate.gates, evidence)
+    version = json.loads(Path(registered).read_text()) if registered and Path(registered).exists() else None
+    return {**promotion.apply(decision, version, run_id, cfg.evaluate.promote, cfg.evaluate.approval),
+            "approval": cfg.evaluate.approval, "evidence": evidence}
+
+
+def metrics_file(summary: dict) -> dict:
+    """What `dvc metrics show` lists: the headline figures, not the per-type tables."""
+    keep = {k: summary[k] for k in ("baseline", "candidate", "delta", "n_prompts", "n_samples_per_policy")}
+    keep["win"] = {k: v for k, v in summary["win"].items() if k != "judge"}
+    keep["suites"] = {name: {p: {k: v for k, v in r[p].items() if k != "by_type"} for p in r}
+                      for name, r in summary["suites"].items()}
+    keep["yardsticks"] = {name: {p: {k: v for k, v in r[p].items() if k != "by_type"} for p in r}
+                          for name, r in summary["yardsticks"].items() if isinstance(r, dict)}
+    keep["worst_slice_delta"] = summary["worst_slice"]["delta"]
+    keep["reward_hacking"] = {k: (float(v) if isinstance(v, bool) else v)
+                              for k, v in summary["reward_hacking"].items()}
+    keep["promoted"] = float(summary["promotion"]["champion_moved"])
+    return keep
+
+
+def flat_metrics(summary: dict) -> dict[str, float]:
+    from rlaif.tracking import flatten
+
+    flat = flatten(metrics_file(summary))
+    return {k.replace("/", "_"): v for k, v in flat.items() if isinstance(v, (int, float)) and not math.isnan(v)}

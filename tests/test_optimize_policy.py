@@ -16,9 +16,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import make_project_copy, save_tiny_llama
 from typer.testing import CliRunner
 
-from conftest import make_project_copy, save_tiny_llama
 from rlaif.models import build_tokenizer
 
 pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
@@ -241,7 +241,7 @@ def test_soft_labels_add_the_conservative_dpo_term(project: Path):
     from trl import DPOConfig, DPOTrainer
 
     from rlaif.models import load_policy
-    from tasks.optimize_policy import soft_label_dpo_trainer
+    from rlaif.training.dpo import soft_label_dpo_trainer
 
     model, tokenizer = load_policy(project / "tiny/policy", for_generation=False)
     tokenizer.padding_side = "right"

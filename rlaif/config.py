@@ -265,7 +265,7 @@ class TrainRewardConfig(TrainingSettings):
         "margin",
         description="How the judge's confidence enters the loss. none: every pair a hard label; margin: TRL's margin "
         "column, margin_scale * logit(confidence); confidence: soft-target loss -[c log s(d) + (1-c) log s(-d)]. "
-        "Default margin: the best calibrated on the CPU profile (measurements in tasks/train_reward.py).",
+        "Default margin: the best calibrated on the CPU profile (docs/measurements.md, 'Soft labels for the reward model').",
     )
     margin_scale: float = Field(1.0, ge=0, description="soft_labels margin: margin = margin_scale * logit(confidence).")
     calibration_bins: int = Field(10, ge=2, description="Equal-width confidence bins for ECE and the reliability plot.")

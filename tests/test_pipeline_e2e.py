@@ -23,7 +23,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import BIN, cli_env, make_project_copy, rlaif
 
 pytestmark = pytest.mark.e2e
@@ -110,7 +109,8 @@ def test_two_rounds_the_second_starting_from_the_first_champion(loop):
 def test_round_two_reward_model_also_learns_the_first_rounds_preferences(loop, tmp_path: Path):
     """Round 2's bootstrap replays the preferences round 1's validate run logged, and its reward model trains on
     them beside its own, less those of its held-out prompts."""
-    from tasks.train_reward import _split_by_prompt, read_preferences
+    from rlaif.training.reward import read_preferences
+    from rlaif.training.reward import split_by_prompt as _split_by_prompt
 
     project, _, _ = loop
     client = registry(project)

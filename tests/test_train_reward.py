@@ -11,8 +11,8 @@ import random
 from pathlib import Path
 
 import pytest
-
 from conftest import make_project_copy, rlaif, save_tiny_llama
+
 from rlaif.calibration import brier_score, expected_calibration_error, plot_reliability, reliability_bins
 
 pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
@@ -182,7 +182,7 @@ def test_stage_reports_calibration(workspace: Path, mode_runs):
 def test_soft_label_modes_train_differently(mode_runs):
     """Same seed, data and steps: the loss is all that differs, so different held-out probabilities show the
     soft labels reach it. `margin` uses TRL's margin column, `confidence` the soft-target loss."""
-    from tasks.train_reward import _margin
+    from rlaif.training.reward import margin as _margin
 
     assert _margin(0.5, 1.0) == 0.0 and _margin(0.88, 2.0) == pytest.approx(2 * math.log(0.88 / 0.12))
     briers = {mode: metrics["heldout_brier"] for mode, (_, metrics) in mode_runs.items()}
@@ -198,10 +198,12 @@ def lora_runs(workspace: Path):
 
 
 def heldout_brier(workspace: Path, model) -> float:
+    from transformers import AutoTokenizer
+
     from rlaif.calibration import brier_score
     from rlaif.reward_model import pair_probabilities
-    from tasks.train_reward import _split_by_prompt, read_preferences
-    from transformers import AutoTokenizer
+    from rlaif.training.reward import read_preferences
+    from rlaif.training.reward import split_by_prompt as _split_by_prompt
 
     tokenizer = AutoTokenizer.from_pretrained(workspace / "tiny")
     _, held = _split_by_prompt(read_preferences(workspace / "prefs.jsonl", 1, False), 0.2, 0)

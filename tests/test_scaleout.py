@@ -14,19 +14,18 @@ import types
 from pathlib import Path
 
 import pytest
-
 from conftest import JUDGE_ARGS, ROOT, free_port, generate_args, rlaif, save_tiny_llama
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-import ray  # noqa: E402  (after usage stats are turned off)
+import ray
 
-from rlaif.checkpoint import JsonlCheckpoint  # noqa: E402
-from rlaif.config import EmbeddingJudgeConfig, GenerateConfig, PipelineConfig  # noqa: E402
-from rlaif.errors import InputError, JudgeError  # noqa: E402
-from rlaif.generation import candidate_seed, derived_seed, generate_candidates, split_contiguous  # noqa: E402
-from rlaif.records import CandidateSet  # noqa: E402
-from rlaif.io import read_constitution, read_prompts, read_templates  # noqa: E402
-from rlaif.scaleout import check_reachable  # noqa: E402
+from rlaif.checkpoint import JsonlCheckpoint
+from rlaif.config import EmbeddingJudgeConfig, GenerateConfig, PipelineConfig
+from rlaif.errors import InputError, JudgeError
+from rlaif.generation import candidate_seed, derived_seed, generate_candidates, split_contiguous
+from rlaif.io import read_constitution, read_prompts, read_templates
+from rlaif.records import CandidateSet
+from rlaif.scaleout import check_reachable
 
 pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
 
@@ -65,7 +64,7 @@ def cluster() -> str:
 
 def test_judge_on_two_shards_equals_in_process_and_checkpoints_each_chunk(cluster: str, tmp_path: Path):
     from rlaif.judges import build_judge
-    from tasks.judge import _judge_with_checkpoints
+    from rlaif.judging.checkpointed import judge_with_checkpoints as _judge_with_checkpoints
 
     charter = read_constitution(ROOT / "data/constitution/constitution.yaml")
     templates = read_templates(ROOT / "data/constitution/judge_templates.yaml")
@@ -179,7 +178,7 @@ class InProcessPool:
 
 @pytest.fixture
 def fake_vllm(monkeypatch):
-    import rlaif.generation as generation
+    from rlaif import generation
 
     FakeLLM.calls = []
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=FakeLLM, SamplingParams=FakeSamplingParams))
@@ -188,7 +187,7 @@ def fake_vllm(monkeypatch):
 
 
 def test_vllm_requests_carry_their_own_seeds_and_shards_reassemble_them(fake_vllm, tiny_policy: Path, monkeypatch):
-    import rlaif.scaleout as scaleout
+    from rlaif import scaleout
 
     settings = GenerateConfig(**{**SMALL, "engine": "vllm", "prefills": ["No."]})
     local = generate_candidates(tiny_policy, PROMPTS, settings, seed=5)

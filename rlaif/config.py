@@ -315,6 +315,8 @@ class DPOSettings(_PolicyOptimization):
     probe_prompts: int = Field(32, ge=0, description="Training prompts sampled at each logging step to log the "
                                "refusal rate, answer length and KL (0: none); a pretrained model on a CPU samples "
                                "slowly, so fewer keep the probe from costing more than the training.")
+    probe_every: int = Field(1, ge=1, description="Logging steps between two probes (and at the last step): on a "
+                             "pretrained model a probe costs a fraction of a training step, every step adds it up.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "DPOSettings":

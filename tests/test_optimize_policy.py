@@ -266,3 +266,26 @@ def test_soft_labels_add_the_conservative_dpo_term(project: Path):
     expected = ((1 - batch["target"]) * 0.5 * margin).mean()
     assert abs(float(margin.abs().mean())) > 1e-3
     assert float(soft - plain) == pytest.approx(float(expected), rel=1e-3, abs=1e-5)
+
+
+def test_the_dpo_probe_samples_every_nth_logged_step_and_the_last():
+    from types import SimpleNamespace
+
+    from rlaif.training.dpo import SampleProbe
+
+    measured = []
+
+    class Counting(SampleProbe):
+        def measure(self, model, step: int) -> dict[str, float]:
+            measured.append(step)
+            return {"refusal_rate": 0.0}
+
+    probe = Counting(["a prompt"], tokenizer=None, refusals=None, max_new_tokens=4, seed=0, every=3)
+    probe.trainer = SimpleNamespace(model=None)
+    rows = []
+    for step in range(1, 8):
+        logs = {"loss": 1.0}
+        probe.on_log(None, SimpleNamespace(global_step=step, max_steps=7), None, logs=logs)
+        rows.append(logs)
+    assert measured == [3, 6, 7]
+    assert [("refusal_rate" in row) for row in rows] == [False, False, True, False, False, True, True]

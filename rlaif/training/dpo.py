@@ -42,7 +42,8 @@ def train_dpo(cfg: PipelineConfig, o: OptimizePolicyConfig, rows: list[dict], po
     args = DPOConfig(beta=o.beta, loss_type=o.loss_type, loss_weights=o.loss_weights, max_length=o.max_length,
                      precompute_ref_log_probs=soft, **trainer_kwargs(cfg.seed, o, checkpoints))
     steps = MlflowSteps("dpo")
-    probe = SampleProbe(probe_prompts(rows, o.probe_prompts), tokenizer, refusals, o.max_new_tokens, cfg.seed, reference)
+    probe = SampleProbe(probe_prompts(rows, o.probe_prompts), tokenizer, refusals, o.max_new_tokens, cfg.seed, reference,
+                        every=o.probe_every * args.logging_steps)
     trainer_class = soft_label_dpo_trainer() if soft else DPOTrainer
     trainer = trainer_class(model=model, ref_model=reference, args=args, train_dataset=data, processing_class=tokenizer,
                             callbacks=[probe, steps])
@@ -126,19 +127,22 @@ def soft_label_dpo_trainer():
 
 
 class SampleProbe(TrainerCallback):
-    """DPO trains on fixed pairs and samples nothing; at each logging step this samples one answer to
+    """DPO trains on fixed pairs and samples nothing; at every `every`-th step (and the last) this samples one answer to
     each of a fixed set of training prompts and adds to the step's logs: the refusal rate (the
     evaluator's classifier), the mean completion length in tokens, and the per-token KL to the
     starting policy (the k3 estimator GRPO logs). Sampling runs under a forked RNG, so training draws
     the same random numbers with or without it."""
 
-    def __init__(self, prompts: list[str], tokenizer, refusals, max_new_tokens: int, seed: int, reference=None):
+    def __init__(self, prompts: list[str], tokenizer, refusals, max_new_tokens: int, seed: int, reference=None,
+                 every: int = 1):
         self.prompts, self.tokenizer, self.refusals = prompts, tokenizer, refusals
-        self.max_new_tokens, self.seed, self.reference = max_new_tokens, seed, reference
+        self.max_new_tokens, self.seed, self.reference, self.every = max_new_tokens, seed, reference, every
         self.trainer = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is None or "loss" not in logs or self.trainer is None or not self.prompts:
+            return
+        if state.global_step % self.every and state.global_step < state.max_steps:
             return
         logs.update(self.measure(self.trainer.model, state.global_step))
 

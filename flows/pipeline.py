@@ -324,10 +324,13 @@ def await_sign_off(cfg: PipelineConfig, wait: bool) -> dict | None:
 
 def _tag_round(mlflow) -> dict:
     """The round this run is (1: a built policy; k+1 after a champion of round k) and where it started."""
-    start = json.loads(START.read_text(encoding="utf-8")) if START.exists() else {}
-    if start:
-        mlflow.set_tags({"rlaif.round": str(start["round"]), "rlaif.start": start["parent"]})
-    return start
+    from rlaif.records import read_start
+
+    if not START.exists():
+        return {}
+    start = read_start(START)
+    mlflow.set_tags({"rlaif.round": str(start.round), "rlaif.start": start.parent})
+    return start.model_dump()
 
 
 SKIPPED = "Skipped"  # the state name the Prefect UI shows on a stage DVC found up to date

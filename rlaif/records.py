@@ -3,6 +3,8 @@
   candidates.jsonl   CandidateSet   generate -> critique_revise, judge
   labels.jsonl       Label          judge -> validate (which gates the raw rows first: see REQUIRED_LABEL_COLUMNS)
   preferences.jsonl  Preference     validate -> train_reward, optimize_policy (dpo); replayed by later rounds
+  start.json         StartRecord    bootstrap -> optimize_policy, evaluate, the flow (the round and its parent)
+  registered.json    Registered     optimize_policy -> evaluate, report (the version this run registered)
 
 A bad row is an InputError naming the file, the line and the field.
 """
@@ -15,7 +17,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rlaif.errors import InputError
-from rlaif.io import iter_jsonl, write_jsonl
+from rlaif.io import iter_jsonl, write_json, write_jsonl
 
 
 class StageRecord(BaseModel):
@@ -110,3 +112,55 @@ def read_preferences(path: Path, min_pairs: int = 0, setting: str = "min_pairs")
 def write_records(path: Path, rows: list[StageRecord]) -> Path:
     """One JSON line per record, written to a temporary file and renamed."""
     return write_jsonl(path, [row.row() for row in rows])
+
+
+class StartRecord(StageRecord):
+    """Where a round's starting policy came from: built, a hub id or path, or a registered version; its round."""
+
+    source: str = Field(min_length=1, description="'build', a hub id or path, or a models:/ URI")
+    name: str | None = None
+    version: str | None = None
+    round: int = Field(ge=1)
+    parent: str = Field(min_length=1, description="what optimize_policy tags as the new version's parent")
+
+
+# a starting policy written before start.json existed: round 1, built
+BUILT_START = StartRecord(source="build", round=1, parent="bootstrap (built)")
+
+
+class Registered(StageRecord):
+    """The policy version that optimize_policy registered, for evaluate to promote and the report to trace."""
+
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    run_id: str = Field(min_length=1)
+    algorithm: str = Field(min_length=1)
+
+
+def read_record(path: Path, schema: type[StageRecord], what: str):
+    """One JSON object file as `schema`; a bad one stops with its file and fields."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise InputError(f"{path}: not a {what} record: not JSON ({err})") from None
+    try:
+        return schema.model_validate(data)
+    except ValidationError as err:
+        fields = "; ".join(f"field '{'.'.join(map(str, e['loc'])) or '(object)'}': {e['msg']}" for e in err.errors())
+        raise InputError(f"{path}: not a {what} record: {fields}") from None
+
+
+def write_record(path: Path, record: StageRecord) -> Path:
+    return write_json(path, record.model_dump())
+
+
+def read_start(path: Path) -> StartRecord:
+    """start.json; a starting policy without one was built before rounds were recorded."""
+    return read_record(path, StartRecord, "start") if Path(path).exists() else BUILT_START
+
+
+def read_registered(path: Path | None) -> Registered | None:
+    """registered.json, or None where no version was registered (no such file)."""
+    return read_record(path, Registered, "registered") if path and Path(path).exists() else None

@@ -20,7 +20,6 @@ of the earlier prompts (so the policy keeps what it learned); with no drops, on 
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,22 +115,18 @@ def parent_round(client, name: str, version: str) -> int:
 
 def write_start(policy_dir: Path, start: Start, round_: int) -> Path:
     """start.json beside the starting policy: what optimize_policy tags as the parent, evaluate names the baseline."""
-    record = {"source": start.source or BUILD, "name": start.name, "version": start.version, "round": round_,
-              "parent": start.source or "bootstrap (built)"}
-    path = Path(policy_dir).parent / START_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from rlaif.records import StartRecord, write_record
+
+    record = StartRecord(source=start.source or BUILD, name=start.name, version=start.version, round=round_,
+                         parent=start.source or "bootstrap (built)")
+    return write_record(Path(policy_dir).parent / START_FILE, record)
 
 
-def read_start(policy_dir: Path) -> dict:
+def read_start(policy_dir: Path):
     """The start record of a starting policy (a policy built before rounds existed: round 1, built)."""
-    path = Path(policy_dir).parent / START_FILE
-    if not path.exists():
-        return {"source": BUILD, "name": None, "version": None, "round": 1, "parent": "bootstrap (built)"}
-    return json.loads(path.read_text(encoding="utf-8"))
+    from rlaif.records import read_start as read_start_file
+
+    return read_start_file(Path(policy_dir).parent / START_FILE)
 
 
 REPLAY_FILE = "replay_preferences.jsonl"  # beside the starting policy

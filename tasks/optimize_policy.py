@@ -29,7 +29,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlaif.config import PipelineConfig
-from rlaif.io import write_json
+from rlaif.records import Registered, write_record
 from rlaif.training.dpo import train_dpo
 from rlaif.training.online import build_reward, train_online
 from rlaif.training.policy_inputs import check_inputs, files_under, refusal_classifier
@@ -80,9 +80,9 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
         start = read_start(Path(policy))  # the genealogy: the version this round started from, and the round
         version = register_model(out_dir / "policy", "rlaif-policy", "policy", f"{o.algorithm} on AI feedback"
                                  + (" (LoRA adapter only; needs its base model)" if adapter else ""), alias="challenger",
-                                 tags={"rlaif.round": start["round"], "rlaif.parent": start["parent"],
-                                       "rlaif.parent_version": start["version"] or "none"})
+                                 tags={"rlaif.round": start.round, "rlaif.parent": start.parent,
+                                       "rlaif.parent_version": start.version or "none"})
         # evaluate reads this to promote the right version; lineage starts from the version's run
-        write_json(out_dir / "registered.json", {"name": "rlaif-policy", "version": version, "run_id": run.run_id,
-                                                 "algorithm": o.algorithm})
+        write_record(out_dir / "registered.json", Registered(name="rlaif-policy", version=str(version),
+                                                             run_id=run.run_id, algorithm=o.algorithm))
     return out_dir / "policy"

@@ -3,9 +3,10 @@ decision, and the figures that go to DVC metrics and MLflow."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
+
+from rlaif.records import read_registered
 
 
 def choose_baseline(cfg, start: Path, registered: Path | None, scratch: Path) -> tuple[Path, str]:
@@ -17,13 +18,13 @@ def choose_baseline(cfg, start: Path, registered: Path | None, scratch: Path) ->
         from rlaif.rounds import read_start
 
         began = read_start(start)
-        return start, "starting policy" + (f" (champion v{began['version']}, round {began['round']}'s start)"
-                                           if began["version"] else "")
+        return start, "starting policy" + (f" (champion v{began.version}, round {began.round}'s start)"
+                                           if began.version else "")
     from rlaif.promotion import champion_policy
 
-    own = json.loads(Path(registered).read_text()) if registered and Path(registered).exists() else {}
-    path, version = champion_policy(own.get("name", "rlaif-policy"), scratch)
-    if path is None or str(version) == str(own.get("version")):
+    own = read_registered(registered)
+    path, version = champion_policy(own.name if own else "rlaif-policy", scratch)
+    if path is None or (own is not None and str(version) == own.version):
         mlflow.set_tag("evaluation.baseline", "starting policy")
         return start, "starting policy (no other champion yet)"
     mlflow.set_tag("evaluation.baseline", f"champion v{version}")
@@ -52,7 +53,8 @@ def promote(cfg, summary: dict, registered: Path | None, label_gate: Path | None
                 "label_gate_passed": promotion.label_gate_passed(label_gate),
                 "reward_hacking": summary["reward_hacking"]["flagged"]}
     decision = promotion.decide(cfg.evaluate.gates, evidence)
-    version = json.loads(Path(registered).read_text()) if registered and Path(registered).exists() else None
+    own = read_registered(registered)
+    version = own.model_dump() if own else None
     return {**promotion.apply(decision, version, run_id, cfg.evaluate.promote, cfg.evaluate.approval),
             "approval": cfg.evaluate.approval, "evidence": evidence}
 

@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import Path
 
+from rlaif.records import read_registered
+
 TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "run_report.html"
 
 
@@ -118,8 +120,8 @@ def build_report(registered: Path | None, evaluation: Path, gate: Path | None, j
     from rlaif.lineage import lineage
     from rlaif.tracking import git_commit
 
-    version = _read_json(registered)
-    model = f"models:/{version['name']}/{version['version']}" if version else None
+    version = read_registered(registered)
+    model = f"models:/{version.name}/{version.version}" if version else None
     tree = lineage(model) if model else None
     plots_training = sorted(Path(policy_dir).glob("*_curves.png")) if policy_dir and Path(policy_dir).exists() else []
     context = {
@@ -138,7 +140,7 @@ def build_report(registered: Path | None, evaluation: Path, gate: Path | None, j
                                    ("behaves as expected, by category", Path(evaluation) / "by_category.png")),
         "lineage": tree, "lineage_html": _lineage_html(tree["training"]) if tree else "", "fmt": _fmt,
     }
-    context["history"], context["history_plots"] = _history(version["name"] if version else None, Path(evaluation))
+    context["history"], context["history_plots"] = _history(version.name if version else None, Path(evaluation))
     env = jinja2.Environment(autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
     template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
     context["evaluation_html"] = jinja2.utils.markupsafe.Markup(context["evaluation_html"])

@@ -30,7 +30,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from rlaif.params import load_config
+    from rlaif.config.params import load_config
 
     o = load_config(args.params).optimize_policy
     o = o.resolved() if hasattr(o, "resolved") else o

@@ -1,6 +1,6 @@
 """Throughput of the embedding judge, side by side in one run, in pairs per second:
 
-1. judge-eval's path (`rlaif.labelling.judge_pairs`, as `rlaif judge-eval` calls it: both orders asked for,
+1. judge-eval's path (`rlaif.judging.labelling.judge_pairs`, as `rlaif judge-eval` calls it: both orders asked for,
    which an order-invariant judge answers once per pair) on a fresh judge, so no embedding is cached;
 2. a naive single pass of the same encoder: every distinct text the judge embeds (the query and each answer,
    and the answers' sentences where `axis_by_sentence` is on), encoded once in batches of the judge's
@@ -34,12 +34,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from rlaif.params import load_config
-    from rlaif.io import read_constitution, read_templates
-    from rlaif.judge_eval import read_pairs
-    from rlaif.judges import build_judge
-    from rlaif.judges.embedding import sentences
-    from rlaif.labelling import judge_pairs
+    from rlaif.config.params import load_config
+    from rlaif.data.io import read_constitution, read_templates
+    from rlaif.judging.human_agreement import read_pairs
+    from rlaif.judging.judges import build_judge
+    from rlaif.judging.judges.embedding import sentences
+    from rlaif.judging.labelling import judge_pairs
 
     cfg = load_config()
     constitution = read_constitution(ROOT / "data/constitution/constitution.yaml")

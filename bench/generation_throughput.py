@@ -1,4 +1,4 @@
-"""Generation throughput of `rlaif.generation.generate_texts` (length-sorted batches) against a loop that
+"""Generation throughput of `rlaif.training.generation.generate_texts` (length-sorted batches) against a loop that
 generates for one prompt at a time, on the same prompts, side by side in one run.
 
     python bench/generation_throughput.py [--prompts 128] [--max-new-tokens 48] [--batch-size 64]
@@ -30,9 +30,9 @@ def main() -> None:
 
     import torch
 
-    from rlaif.generation import generate_texts
-    from rlaif.io import read_prompts
-    from rlaif.models import build_tiny_llama, build_tokenizer, device, format_prompt
+    from rlaif.data.io import read_prompts
+    from rlaif.training.generation import generate_texts
+    from rlaif.training.models import build_tiny_llama, build_tokenizer, device, format_prompt
 
     prompts = [p.prompt for p in read_prompts(ROOT / "data/prompts/train.jsonl")][: args.prompts]
     tokenizer = build_tokenizer(prompts, 1024)

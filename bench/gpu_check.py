@@ -32,8 +32,8 @@ TEXTS = [
 def check_policy(tmp: Path) -> dict:
     import torch
 
-    from rlaif.generation import generate_texts
-    from rlaif.models import load_policy, save_tiny_llama
+    from rlaif.training.generation import generate_texts
+    from rlaif.training.models import load_policy, save_tiny_llama
 
     save_tiny_llama([f"{p}\n{r}" for p, r in TEXTS], tmp / "policy", 512, hidden=256, layers=4, heads=4,
                     intermediate=768, max_positions=2048)
@@ -61,9 +61,9 @@ def check_trainers(tmp: Path) -> dict:
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
     from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
 
-    from rlaif.models import format_completion, format_prompt, load_policy
     from rlaif.config import TrainRewardConfig
-    from rlaif.training import trainer_kwargs
+    from rlaif.training.trainer import trainer_kwargs
+    from rlaif.training.models import format_completion, format_prompt, load_policy
 
     def kwargs(out: Path, learning_rate: float) -> dict:
         section = TrainRewardConfig(max_steps=20, batch_size=16, learning_rate=learning_rate, checkpoint_every=10)
@@ -107,9 +107,9 @@ def check_trainers(tmp: Path) -> dict:
 def check_judge(tmp: Path) -> dict:
     """The transformers judge's modes on the GPU: pairwise, pointwise, chain of thought, generation."""
     from rlaif.config import TransformersJudgeSettings
-    from rlaif.io import read_constitution, read_templates
-    from rlaif.judges import JudgeItem, ScoreItem
-    from rlaif.judges.local_lm import TransformersJudge
+    from rlaif.data.io import read_constitution, read_templates
+    from rlaif.judging.judges import JudgeItem, ScoreItem
+    from rlaif.judging.judges.local_lm import TransformersJudge
 
     root = Path(__file__).resolve().parents[1]
     charter = read_constitution(root / "data/constitution/constitution.yaml")

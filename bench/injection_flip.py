@@ -3,8 +3,8 @@
     python bench/injection_flip.py [--params FILE] [--set judge.key=value ...] [--data FILE]
                                    [--constitution FILE] [--templates FILE] [--details]
 
-Builds the judge as the pipeline does (rlaif.params.load_config, rlaif.judges.build_judge, the
-constitution and judge templates under data/constitution), runs rlaif.injection.flip_rate on
+Builds the judge as the pipeline does (rlaif.config.params.load_config, rlaif.judging.judges.build_judge, the
+constitution and judge templates under data/constitution), runs rlaif.judging.injection.flip_rate on
 data/judge_eval/injection.jsonl and prints the report as JSON. It measures the pairwise contract
 (`judge(items)`, both orders), whatever judge.mode says. --details adds one row per pair.
 """
@@ -35,11 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--details", action="store_true", help="include per-pair results")
     args = parser.parse_args(argv)
 
-    from rlaif.params import load_config
+    from rlaif.config.params import load_config
+    from rlaif.data.io import read_constitution, read_templates
     from rlaif.errors import RlaifError
-    from rlaif.injection import flip_rate, judge_pairs, read_injection_set
-    from rlaif.io import read_constitution, read_templates
-    from rlaif.judges import build_judge
+    from rlaif.judging.injection import flip_rate, judge_pairs, read_injection_set
+    from rlaif.judging.judges import build_judge
 
     for name in ("params", "data", "constitution", "templates"):
         if getattr(args, name) is not None:

@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rlaif.io import read_jsonl  # noqa: E402
-from rlaif.refusal import RefusalClassifier  # noqa: E402
+from rlaif.data.io import read_jsonl  # noqa: E402
+from rlaif.evaluation.refusal import RefusalClassifier  # noqa: E402
 
 
 def refusal_preference(labels: Path, prompts: Path, markers: Path) -> dict[tuple[str, str, str], tuple[int, int]]:

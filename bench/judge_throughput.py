@@ -38,8 +38,8 @@ SIZES = {
 
 
 def build_items(n: int):
-    from rlaif.io import GoldPair, read_constitution, read_rows
-    from rlaif.judges import JudgeItem
+    from rlaif.data.io import GoldPair, read_constitution, read_rows
+    from rlaif.judging.judges import JudgeItem
 
     charter = read_constitution(ROOT / "data/constitution/constitution.yaml")
     gold = read_rows(ROOT / "data/gold/pairs.jsonl", GoldPair)
@@ -53,7 +53,7 @@ def build_model(path: Path, templates: dict[str, str], items, size: str) -> None
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from rlaif.models import build_tiny_llama, build_tokenizer
+    from rlaif.training.models import build_tiny_llama, build_tokenizer
 
     texts = [templates["pairwise"], "Answer: A", "Answer: B"] * 20
     texts += [t for i in items[:200] for t in (i.prompt, i.first, i.second)]
@@ -82,8 +82,8 @@ def main() -> None:
     import torch
 
     from rlaif.config import TransformersJudgeSettings
-    from rlaif.io import read_constitution, read_templates
-    from rlaif.judges.local_lm import TransformersJudge
+    from rlaif.data.io import read_constitution, read_templates
+    from rlaif.judging.judges.local_lm import TransformersJudge
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="tiny")

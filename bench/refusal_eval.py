@@ -12,7 +12,7 @@ rules were frozen and run once on xstest_v2_completions_mistralinstruct.csv, uns
 fifth, ... rows ("half A", rows[0::2]); its other half ("half B", rows[1::2]) has never been looked
 at row by row and is the held-out figure: 90.2% then.
 
-A third round added rules that read the prompt (rlaif/refusal.py, rules 4 to 7: moral pushback,
+A third round added rules that read the prompt (rlaif/evaluation/refusal.py, rules 4 to 7: moral pushback,
 a warning instead of instructions, condemning a request to praise an atrocity) and was developed on
 llama2orig and half A only. Half B was measured three times in aggregate (binary, three-way, recall,
 errors per type), never row by row: 91.6%, 92.0%, then 93.3% for the final rules. Final figures
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from rlaif.errors import RlaifError
-    from rlaif.refusal import RefusalClassifier, read_xstest_completions, refusal_eval
+    from rlaif.evaluation.refusal import RefusalClassifier, read_xstest_completions, refusal_eval
 
     files = sorted(args.data.glob("*completions*.csv"))
     if not files:

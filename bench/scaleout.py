@@ -41,7 +41,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 def build_policy(path: Path, prompts: list[str]) -> Path:
     """A policy of the default profile's shape with random weights: the bootstrap model before training."""
     from rlaif.config import BootstrapConfig
-    from rlaif.models import save_tiny_llama
+    from rlaif.training.models import save_tiny_llama
 
     b = BootstrapConfig()
     return save_tiny_llama(prompts * 3, path, vocab_size=b.vocab_size, hidden=b.hidden_size, layers=b.num_layers,
@@ -66,8 +66,8 @@ def main() -> None:
         torch.set_num_threads(args.torch_threads)
 
     from rlaif.config import GenerateConfig
-    from rlaif.generation import generate_candidates
-    from rlaif.io import read_prompts
+    from rlaif.data.io import read_prompts
+    from rlaif.training.generation import generate_candidates
 
     prompts = [r.prompt for r in read_prompts(ROOT / "data/prompts/train.jsonl")][: args.prompts]
     with tempfile.TemporaryDirectory() as tmp:

@@ -33,7 +33,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "MLFLOW_DISABLE_TELEMETRY": "true", 
 
 
 def write_inputs(work: Path) -> tuple[Path, Path]:
-    from rlaif.models import save_tiny_llama
+    from rlaif.training.models import save_tiny_llama
 
     prompts = {r["id"]: r for r in map(json.loads, (ROOT / "data/prompts/train.jsonl").read_text().splitlines())}
     dialogues: dict[str, list[dict]] = {}

@@ -57,10 +57,10 @@ def run(params: ParamsOpt = None, set_: SetOpt = None,
         rounds: Annotated[int, typer.Option(min=1, help="Rounds in a row: each starts from the champion the round "
                                             "before left (needs bootstrap.base_model models:/NAME@champion).")] = 1) -> None:
     """Run the pipeline: every stage whose inputs changed, in dvc.yaml's order, as a Prefect flow."""
+    from rlaif.config.preflight import preflight
     from rlaif.errors import ConfigError
-    from rlaif.locking import project_lock
-    from rlaif.preflight import preflight
-    from rlaif.rounds import is_registry_uri
+    from rlaif.lifecycle.locking import project_lock
+    from rlaif.lifecycle.rounds import is_registry_uri
 
     # the temporary Prefect server of a run without PREFECT_API_URL: its default 20 s start-up is short on a busy machine
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
@@ -93,9 +93,9 @@ def approve(
     """Sign off on a challenger that passed every gate and awaits approval (evaluate.approval: required).
     An approval moves `champion` to it; a rejection leaves it challenger. Recorded on the version's tags, in this
     checkout's promotion.json and run report when they are about the same model, and in `rlaif lineage`."""
-    from rlaif.locking import project_lock
-    from rlaif.promotion import approve as sign_off
-    from rlaif.tracking import quiet_telemetry
+    from rlaif.lifecycle.locking import project_lock
+    from rlaif.lifecycle.promotion import approve as sign_off
+    from rlaif.lifecycle.tracking import quiet_telemetry
 
     quiet_telemetry()
     record = sign_off(model_uri, reviewer, reason, approved=not reject, via="cli")
@@ -125,8 +125,8 @@ def history(
     """Every version of the policy, oldest first: round, parent, decision, and its held-out figures."""
     import json
 
-    from rlaif.history import plot_history, policy_history, render_history
-    from rlaif.tracking import quiet_telemetry
+    from rlaif.lifecycle.history import plot_history, policy_history, render_history
+    from rlaif.lifecycle.tracking import quiet_telemetry
 
     quiet_telemetry()
     rows = policy_history(name)
@@ -147,8 +147,8 @@ def stage(name: str, params: ParamsOpt = None, set_: SetOpt = None,
           force: Annotated[bool, typer.Option(help="Run even if its inputs did not change.")] = False) -> None:
     """Run one stage through DVC (it records the result in dvc.lock and the cache)."""
     from flows.pipeline import run_single_stage
-    from rlaif.locking import project_lock
-    from rlaif.preflight import preflight
+    from rlaif.config.preflight import preflight
+    from rlaif.lifecycle.locking import project_lock
 
     with project_lock():
         preflight(params, set_ or [])
@@ -158,7 +158,7 @@ def stage(name: str, params: ParamsOpt = None, set_: SetOpt = None,
 
 def _print_json(data, **kwargs) -> None:
     """--json output: strict JSON (NaN and infinities as null, listed under non_finite)."""
-    from rlaif.io import strict_json
+    from rlaif.data.io import strict_json
 
     print(strict_json(data, **kwargs))
 
@@ -167,7 +167,7 @@ def _print_json(data, **kwargs) -> None:
 @friendly
 def check(params: ParamsOpt = None, set_: SetOpt = None) -> None:
     """Validate the configuration and every input file; load no model and change no file."""
-    from rlaif.preflight import preflight
+    from rlaif.config.preflight import preflight
 
     preflight(params, set_ or [], write=False)
     Console().print("[green]params and inputs are valid[/] (nothing written)")
@@ -178,7 +178,7 @@ def check(params: ParamsOpt = None, set_: SetOpt = None) -> None:
 def configure(params: ParamsOpt = None, set_: SetOpt = None) -> None:
     """Check like `check`, then write the effective params to params/run.yaml, what the stages and DVC read
     (`rlaif run` and `rlaif stage` do this themselves; use it before `rlaif exec` or `dvc repro`)."""
-    from rlaif.preflight import preflight
+    from rlaif.config.preflight import preflight
 
     preflight(params, set_ or [])
     Console().print("[green]params and inputs are valid[/]: params/run.yaml written")
@@ -194,7 +194,8 @@ def lineage(
     Exit code 5 when a recorded digest no longer matches the stored data."""
     import json
 
-    from rlaif.lineage import LineageMismatch, lineage as trace, render
+    from rlaif.lifecycle.lineage import LineageMismatch, render
+    from rlaif.lifecycle.lineage import lineage as trace
 
     result = trace(model_uri)
     if as_json:
@@ -217,7 +218,8 @@ def reproduce(
     """Rebuild a model version from its record (commit, input digests, params, seed) in a scratch clone and compare
     every stage's outputs with the recorded digests. Exit 0 when reproduced; 6 naming the first stage that differs
     and why (a changed input, package or machine)."""
-    from rlaif.reproduce import ReproduceMismatch, first_difference, render, reproduce as rebuild
+    from rlaif.lifecycle.reproduce import ReproduceMismatch, first_difference, render
+    from rlaif.lifecycle.reproduce import reproduce as rebuild
 
     result = rebuild(model_uri, workdir, keep)
     if as_json:
@@ -242,8 +244,8 @@ def constitution_import_command(
     force: Annotated[bool, typer.Option(help="Replace an existing file at --out.")] = False,
 ) -> None:
     """Start a constitution from the Constitutional AI paper's published prompt files."""
-    from rlaif.constitution_import import import_cai, write_constitution
-    from rlaif.io import refuse_to_clobber
+    from rlaif.data.constitution_import import import_cai, write_constitution
+    from rlaif.data.io import refuse_to_clobber
 
     refuse_to_clobber(out, "a constitution, perhaps the one the pipeline trains under", force)
     constitution = import_cai(comparisons, critiques, name, version)
@@ -269,10 +271,10 @@ def judge_eval_command(
     """Agreement of the AI judge with people: agreement, Cohen's kappa, position consistency, speed."""
     import json
 
-    from rlaif.params import load_config
+    from rlaif.config.params import load_config
     from rlaif.errors import InputError
-    from rlaif.judge_eval import judge_eval, read_pairs
-    from rlaif.tracking import quiet_telemetry
+    from rlaif.judging.human_agreement import judge_eval, read_pairs
+    from rlaif.lifecycle.tracking import quiet_telemetry
 
     if format_ not in ("hh-rlhf", "jsonl"):
         raise InputError(f"--format {format_!r}: expected hh-rlhf or jsonl")
@@ -298,13 +300,13 @@ def judge_bias_command(
 ) -> None:
     """The judge bias suite on the configured judge: group swaps, padding, fluency, sycophancy, languages, position.
     Exit 3 when a check of judge_bias.gates fails."""
+    from rlaif.config.params import load_config
+    from rlaif.data.io import read_constitution, read_templates, write_json
     from rlaif.errors import GateFailed
-    from rlaif.io import read_constitution, read_templates, write_json
-    from rlaif.judge_bias import check, describe, read_suite
-    from rlaif.judges import build_judge
-    from rlaif.labelling import judge_bias_suite
-    from rlaif.params import load_config
-    from rlaif.tracking import quiet_telemetry
+    from rlaif.judging.bias import check, describe, read_suite
+    from rlaif.judging.judges import build_judge
+    from rlaif.judging.labelling import judge_bias_suite
+    from rlaif.lifecycle.tracking import quiet_telemetry
 
     quiet_telemetry()
     cfg = load_config(params, set_ or [])
@@ -338,7 +340,7 @@ def refusal_eval_command(
 
     from rich.table import Table
 
-    from rlaif.refusal import RefusalClassifier, read_xstest_completions, refusal_eval
+    from rlaif.evaluation.refusal import RefusalClassifier, read_xstest_completions, refusal_eval
 
     classifier = RefusalClassifier(markers)
     result = refusal_eval(classifier, read_xstest_completions(completions), completions.name)
@@ -365,8 +367,8 @@ def stage_command(name: str):
         @exec_app.command(name)
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            from rlaif.launch import relaunch_if_needed
-            from rlaif.tracking import failure_recorded, one_line, record_event
+            from rlaif.lifecycle.tracking import failure_recorded, one_line, record_event
+            from rlaif.training.launch import relaunch_if_needed
 
             def failed(code: int, error: BaseException | None = None) -> None:
                 if not failure_recorded():  # the stage's MLflow run may have said it already, with its run id
@@ -396,8 +398,8 @@ def stage_command(name: str):
 
 
 def _cfg():
-    from rlaif.params import load_run_params
-    from rlaif.tracking import quiet_telemetry
+    from rlaif.config.params import load_run_params
+    from rlaif.lifecycle.tracking import quiet_telemetry
 
     quiet_telemetry()
     return load_run_params()
@@ -530,7 +532,7 @@ def audit_export_command(
                                                               "labels file and seed).")] = None,
 ) -> None:
     """Write a stratified sample of AI labels (principle x confidence x slice) for people to review."""
-    from rlaif.audit import export_sample
+    from rlaif.audit.review import export_sample
 
     if to not in ("files", "label-studio"):
         raise typer.BadParameter(f"--to {to!r}: expected files or label-studio")
@@ -540,7 +542,7 @@ def audit_export_command(
     if to == "files":
         print("send audit_sample.csv (or .jsonl) and INSTRUCTIONS.md to reviewers")
         return
-    from rlaif.label_studio import push_sample
+    from rlaif.audit.label_studio import push_sample
 
     title = project_title or f"rlaif audit {summary['labels_md5'][:8]} seed {seed}"
     project = push_sample(out, label_studio_url, title)
@@ -564,14 +566,14 @@ def audit_import_command(
     mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the report as an MLflow run.")] = True,
 ) -> None:
     """Human-AI agreement on the reviewed sample: overall, per principle and slice, Cohen's kappa, disagreements."""
-    from rlaif.audit import log_to_mlflow, read_key, read_verdicts, render_report, report_json, score_verdicts
-    from rlaif.io import write_json
+    from rlaif.audit.review import log_to_mlflow, read_key, read_verdicts, render_report, report_json, score_verdicts
+    from rlaif.data.io import write_json
 
     if from_ not in ("file", "label-studio"):
         raise typer.BadParameter(f"--from {from_!r}: expected file or label-studio")
     pulled = None
     if from_ == "label-studio":
-        from rlaif.label_studio import pull_verdicts
+        from rlaif.audit.label_studio import pull_verdicts
 
         verdicts, pulled = pull_verdicts(key, label_studio_url, label_studio_project, partial)
     elif verdicts is None:

@@ -9,7 +9,7 @@ each stage process opens a nested run under it.
 
 Sign-off: with `evaluate.approval: required`, a challenger that passes every gate waits for a person. In a
 deployment run the flow pauses after `evaluate` with a typed form (SignOff) that the Prefect UI shows; the
-reviewer's answer is recorded (rlaif/promotion.py) before the report is written. From a shell, `rlaif run`
+reviewer's answer is recorded (rlaif/lifecycle/promotion.py) before the report is written. From a shell, `rlaif run`
 says how to sign off with `rlaif approve`.
 """
 
@@ -35,8 +35,8 @@ from rich.table import Table
 
 from flows.warm import WARM_ENV, warm_server
 from rlaif.config import PipelineConfig
-from rlaif.io import write_json
-from rlaif.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemetry, setup
+from rlaif.data.io import write_json
+from rlaif.lifecycle.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemetry, setup
 
 LAST_RUN = "reports/last_run.json"
 PROMOTION = Path("reports/evaluate/promotion.json")
@@ -293,7 +293,7 @@ def record_sign_off(record: dict) -> bool:
 def await_sign_off(cfg: PipelineConfig, wait: bool) -> dict | None:
     """After evaluate: nothing to do unless the challenger awaits approval. In a deployment (`wait`), pause the
     flow run until a reviewer fills the form; from a shell, say how to sign off."""
-    from rlaif.promotion import AWAITING, approve, record_timeout
+    from rlaif.lifecycle.promotion import AWAITING, approve, record_timeout
 
     decision = json.loads(PROMOTION.read_text(encoding="utf-8")) if PROMOTION.exists() else {}
     if decision.get("decision") != AWAITING or decision.get("approval_record"):
@@ -324,7 +324,7 @@ def await_sign_off(cfg: PipelineConfig, wait: bool) -> dict | None:
 
 def _tag_round(mlflow) -> dict:
     """The round this run is (1: a built policy; k+1 after a champion of round k) and where it started."""
-    from rlaif.records import read_start
+    from rlaif.data.records import read_start
 
     if not START.exists():
         return {}
@@ -495,8 +495,8 @@ def scheduled_pipeline(params_file: str | None = "params/default.yaml", override
     Retrying a failed run (the UI's Retry button) runs this again with the same parameters; DVC skips every
     stage whose inputs did not change, so only the failed stage and the stages after it run.
     """
-    from rlaif.locking import project_lock
-    from rlaif.preflight import preflight
+    from rlaif.config.preflight import preflight
+    from rlaif.lifecycle.locking import project_lock
 
     quiet_telemetry()
     with project_lock():

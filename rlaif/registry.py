@@ -12,12 +12,12 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
     """predict(list of prompts) -> list of greedy answers."""
 
     def load_context(self, context):
-        from rlaif.models import load_policy
+        from rlaif.training.models import load_policy
 
         self.model, self.tokenizer = load_policy(context.artifacts["model_dir"])
 
     def predict(self, context, model_input, params=None):
-        from rlaif.generation import generate_texts
+        from rlaif.training.generation import generate_texts
 
         prompts = list(model_input.iloc[:, 0]) if hasattr(model_input, "iloc") else list(model_input)
         return generate_texts(self.model, self.tokenizer, prompts, max_new_tokens=48, temperature=None, seed=0)
@@ -25,7 +25,7 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
 
 class RewardModel(mlflow.pyfunc.PythonModel):
     """predict(a frame with prompt and response columns, or a list of {prompt, response}) -> scalar rewards,
-    scored on the text the model was trained on (rlaif.reward_model)."""
+    scored on the text the model was trained on (rlaif.training.reward_model)."""
 
     def load_context(self, context):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -34,7 +34,7 @@ class RewardModel(mlflow.pyfunc.PythonModel):
         self.model = AutoModelForSequenceClassification.from_pretrained(context.artifacts["model_dir"], num_labels=1).eval()
 
     def predict(self, context, model_input, params=None):
-        from rlaif.reward_model import score
+        from rlaif.training.reward_model import score
 
         rows = model_input.to_dict("records") if hasattr(model_input, "to_dict") else list(model_input)
         missing = [i for i, row in enumerate(rows) if not {"prompt", "response"} <= set(row)]

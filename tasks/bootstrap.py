@@ -15,13 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlaif.config import PipelineConfig
-from rlaif.io import SeedDialogue, read_prompts, read_rows
-from rlaif.rounds import REPLAY_FILE, Start, is_registry_uri, write_replay_preferences, write_start
+from rlaif.data.io import SeedDialogue, read_prompts, read_rows
+from rlaif.lifecycle.rounds import REPLAY_FILE, Start, is_registry_uri, write_replay_preferences, write_start
 from rlaif.training.starting_policy import copy_registered, start_from, train_tiny_policy
 
 
 def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir: Path) -> Path:
-    from rlaif.tracking import stage_run
+    from rlaif.lifecycle.tracking import stage_run
 
     out_dir = Path(out_dir)
     policy_dir = out_dir / "policy"
@@ -37,7 +37,7 @@ def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir:
             start_from(start, policy_dir)
             write_start(policy_dir, Start(start), 1)
             return policy_dir
-        from rlaif.training import checkpoint_dir
+        from rlaif.training.trainer import checkpoint_dir
 
         checkpoints = checkpoint_dir("bootstrap", [seed_dialogues, prompts], cfg.bootstrap, cfg.seed)
         history = train_tiny_policy(cfg, dialogues, [p.prompt for p in train_prompts], policy_dir, out_dir, checkpoints)

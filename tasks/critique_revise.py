@@ -14,14 +14,14 @@ import random
 from pathlib import Path
 
 from rlaif.config import PipelineConfig
+from rlaif.data.io import read_constitution, read_templates, write_json, write_jsonl
+from rlaif.data.records import read_candidates
 from rlaif.errors import ConfigError
-from rlaif.io import read_constitution, read_templates, write_json, write_jsonl
-from rlaif.records import read_candidates
 
 
 def critique_revise(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: Path,
                     out_dir: Path) -> Path:
-    from rlaif.tracking import stage_run
+    from rlaif.lifecycle.tracking import stage_run
 
     out = Path(out_dir) / "revisions.jsonl"
     settings = cfg.critique_revise
@@ -39,7 +39,7 @@ def critique_revise(cfg: PipelineConfig, candidates: Path, constitution: Path, t
             write_json(Path(out_dir) / "summary.json", {"enabled": False, "revisions": 0})
             run.metrics({"revisions": 0})
             return out
-        from rlaif.judges import build_judge
+        from rlaif.judging.judges import build_judge
 
         writer = build_judge(cfg.judge, charter, judge_templates)
         rng = random.Random(cfg.seed)

@@ -6,12 +6,12 @@ Suites, all sampled from both policies with the same seeds:
   classifier (data/eval/refusal_markers.yaml) and a coherence check (share of known words, no runaway
   repetition), because a policy that collapses into garbled text is neither refusing nor helping;
 - win rate against the baseline, judged in both orders by the evaluation judge, which must differ from the
-  training judge (rlaif/independence.py);
+  training judge (rlaif/evaluation/independence.py);
 - over-refusal suites in XSTest's format (safe prompts that look unsafe, unsafe contrasts);
 - slices (category, topic, group, language) with the largest regressions shown;
 - reward-hacking signals: reward-model gain against independent gain, length drift, KL to the baseline,
   refusal-rate drift.
-Then the promotion gates decide whether the challenger becomes champion (rlaif/promotion.py). Results go
+Then the promotion gates decide whether the challenger becomes champion (rlaif/lifecycle/promotion.py). Results go
 to DVC metrics (metrics/evaluate.json), to MLflow, and to a report with tables and plots.
 """
 
@@ -20,23 +20,23 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from rlaif.behaviour import BehaviourGrader, CoherenceCheck, lexicon
 from rlaif.config import PipelineConfig
+from rlaif.data.io import SeedDialogue, read_prompts, read_rows, write_json, write_jsonl
 from rlaif.evaluation import decision, plots, rates, report
+from rlaif.evaluation.behaviour import BehaviourGrader, CoherenceCheck, lexicon
+from rlaif.evaluation.refusal import RefusalClassifier  # the evaluator's classifier, validated on XSTest
 from rlaif.evaluation.reward_hacking import reward_hacking
 from rlaif.evaluation.sampling import sample_both
 from rlaif.evaluation.win_rate import win_rate
-from rlaif.io import SeedDialogue, read_prompts, read_rows, write_json, write_jsonl
-from rlaif.refusal import RefusalClassifier  # the evaluator's classifier, validated on XSTest
 
 
 def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path, seed_dialogues: Path,
              markers: Path, out_dir: Path, metrics_path: Path, suites: list[Path] = (),
              reward_model: Path | None = None, registered: Path | None = None, label_gate: Path | None = None,
              constitution: Path | None = None, templates: Path | None = None) -> Path:
-    from rlaif.independence import TRAINING_CONSTITUTION, check_independence
-    from rlaif.suites import read_suite
-    from rlaif.tracking import stage_run
+    from rlaif.data.suites import read_suite
+    from rlaif.evaluation.independence import TRAINING_CONSTITUTION, check_independence
+    from rlaif.lifecycle.tracking import stage_run
 
     e = cfg.evaluate
     independence = check_independence(cfg, constitution or TRAINING_CONSTITUTION)  # before any model loads

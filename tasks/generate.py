@@ -1,11 +1,11 @@
 """generate: N sampled candidate answers per training prompt, from the current policy.
 
 Candidate k of every prompt is drawn in batched passes from its own seeded stream (each length-sorted
-batch from a seed derived from that stream and its index: rlaif.generation.derived_seed), so a rerun with
+batch from a seed derived from that stream and its index: rlaif.training.generation.derived_seed), so a rerun with
 the same seed gives the same candidates, in-process or sharded across a Ray cluster (`generate.executor: ray`). The engine is
 transformers, or vLLM where it is installed and a GPU is present (`generate.engine`).
 
-The round's prompts are the newest prompt drop plus a seeded replay of earlier prompts (rlaif/rounds.py), or all of
+The round's prompts are the newest prompt drop plus a seeded replay of earlier prompts (rlaif/lifecycle/rounds.py), or all of
 the training prompts when there are no drops; they are written to prompts.jsonl, which the online algorithms of
 optimize_policy read.
 """
@@ -15,22 +15,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlaif.config import PipelineConfig
-from rlaif.io import write_json, write_jsonl
-from rlaif.records import CandidateSet, write_records
+from rlaif.data.io import write_json, write_jsonl
+from rlaif.data.records import CandidateSet, write_records
 
 
 def generate(cfg: PipelineConfig, policy: Path, prompts: Path, out_dir: Path, drops: Path | None = None) -> Path:
-    from rlaif.generation import generate_candidates
-    from rlaif.models import resolve_policy
-    from rlaif.rounds import round_prompts
-    from rlaif.tracking import stage_run
+    from rlaif.lifecycle.rounds import round_prompts
+    from rlaif.lifecycle.tracking import stage_run
+    from rlaif.training.generation import generate_candidates
+    from rlaif.training.models import resolve_policy
 
     g = cfg.generate
     selected, sources = round_prompts(prompts, drops, g.drops_replay, cfg.seed)
     rows = selected[: g.max_prompts]
     if g.executor == "ray" and g.ray_address:
         from rlaif.errors import InputError
-        from rlaif.scaleout import check_reachable
+        from rlaif.training.scaleout import check_reachable
 
         check_reachable(g.ray_address, "generate", InputError)  # before any run is opened or model loaded
     inputs = {"policy": policy, "prompts": prompts, **({"drops": drops} if drops and Path(drops).is_dir() else {})}

@@ -16,21 +16,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlaif.checkpoint import CHECKPOINT_DIR, JsonlCheckpoint, fingerprint
 from rlaif.config import PipelineConfig
-from rlaif.io import GoldPair, read_constitution, read_jsonl, read_rows, read_templates, write_json, write_jsonl
-from rlaif.judge_bias import bias_metrics, read_suite
+from rlaif.data.io import GoldPair, read_constitution, read_jsonl, read_rows, read_templates, write_json, write_jsonl
+from rlaif.data.records import read_candidates
 from rlaif.judging.audit_log import log_audit, write_audit
+from rlaif.judging.bias import bias_metrics, read_suite
 from rlaif.judging.checkpointed import EXECUTION, judge_with_checkpoints
 from rlaif.judging.figures import label_metrics, speed
-from rlaif.labelling import candidate_pairs, gold_agreement, judge_bias_suite, revision_pairs
-from rlaif.records import read_candidates
+from rlaif.judging.labelling import candidate_pairs, gold_agreement, judge_bias_suite, revision_pairs
+from rlaif.training.checkpoint import CHECKPOINT_DIR, JsonlCheckpoint, fingerprint
 
 
 def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: Path, gold: Path,
           revisions: Path | None, out_dir: Path, metrics_path: Path, bias_suite: Path | None = None) -> Path:
-    from rlaif.judges import build_judge
-    from rlaif.tracking import stage_run
+    from rlaif.judging.judges import build_judge
+    from rlaif.lifecycle.tracking import stage_run
 
     charter = read_constitution(constitution)
     judge_templates = read_templates(templates)
@@ -66,7 +66,7 @@ def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: 
                                                "judged_pairs": judged})
             metrics.update(bias_metrics(figures))
         if judge_model.backend == "jury":
-            from rlaif.judges.jury import jury_agreement
+            from rlaif.judging.judges.jury import jury_agreement
 
             agreement = jury_agreement(audit)
             write_json(out_dir / "jury_agreement.json", agreement)

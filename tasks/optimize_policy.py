@@ -6,22 +6,22 @@
   the sigmoid term's target from "the chosen answer wins for sure" to 1 - label_smoothing
   (conservative DPO) or to each pair's own judge confidence (see SoftLabelDPO).
 - grpo, rloo: TRL's GRPOTrainer or RLOOTrainer on fresh samples of the training prompts, rewarded by
-  the trained reward model's scalar (rlaif.rewards.RewardModelReward), with a KL penalty to the
+  the trained reward model's scalar (rlaif.training.rewards.RewardModelReward), with a KL penalty to the
   starting policy (kl_coef).
 - online_judge: the same online loop (GRPO by default, `online_trainer`), rewarded by the judge itself
-  (rlaif.rewards.JudgeReward): its pointwise score mapped to [-1, 1], or pairwise against the starting
+  (rlaif.training.rewards.JudgeReward): its pointwise score mapped to [-1, 1], or pairwise against the starting
   policy's greedy answer ("direct RLAIF", Lee et al. 2023).
 
 Every algorithm logs per step to MLflow (through MlflowSteps): its loss and reward, the KL to the
 starting policy, the completion length and the refusal rate of sampled completions, by the
-independent evaluator's refusal classifier (rlaif/refusal.py). Online algorithms measure these on the
+independent evaluator's refusal classifier (rlaif/evaluation/refusal.py). Online algorithms measure these on the
 completions they train on; DPO samples a fixed set of training prompts at each logging step
 (rlaif.training.dpo.SampleProbe). The curves are plotted to `<algorithm>_curves.png` and logged as an artifact.
 
 With `optimize_policy.lora` the policy trains LoRA adapters; `lora.merge` saves them merged into a
-plain model, or as adapters only (adapter + tokenizer), which rlaif.models.load_policy loads on top
+plain model, or as adapters only (adapter + tokenizer), which rlaif.training.models.load_policy loads on top
 of the base model the adapter config names. Checkpoints for resume work the same for every algorithm
-(rlaif.training.train_resumably).
+(rlaif.training.trainer.train_resumably).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlaif.config import PipelineConfig
-from rlaif.records import Registered, write_record
+from rlaif.data.records import Registered, write_record
 from rlaif.training.dpo import train_dpo
 from rlaif.training.online import build_reward, train_online
 from rlaif.training.policy_inputs import check_inputs, files_under, refusal_classifier
@@ -38,10 +38,10 @@ from rlaif.training.policy_inputs import check_inputs, files_under, refusal_clas
 def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path, out_dir: Path,
                     prompts: Path | None = None, reward_model: Path | None = None, constitution: Path | None = None,
                     templates: Path | None = None, markers: Path | None = None) -> Path:
-    from rlaif.checkpoint import CHECKPOINT_DIR, fingerprint
+    from rlaif.lifecycle.rounds import read_start
+    from rlaif.lifecycle.tracking import stage_run
     from rlaif.registry import register_model
-    from rlaif.rounds import read_start
-    from rlaif.tracking import stage_run
+    from rlaif.training.checkpoint import CHECKPOINT_DIR, fingerprint
 
     o = cfg.optimize_policy.resolved()
     out_dir = Path(out_dir)

@@ -18,8 +18,8 @@ from rlaif.evaluation.run_report import build_report
 def report(cfg: PipelineConfig, out: Path, registered: Path | None, evaluation: Path, gate: Path | None,
            judge_metrics: Path | None, reward_metrics: Path | None, reward_dir: Path | None,
            policy_dir: Path | None) -> Path:
-    from rlaif.io import write_text
-    from rlaif.tracking import PARENT_RUN_ENV, stage_run
+    from rlaif.data.io import write_text
+    from rlaif.lifecycle.tracking import PARENT_RUN_ENV, stage_run
 
     inputs = {"evaluation": evaluation, "registered": registered}
     with stage_run("report", cfg, inputs={k: v for k, v in inputs.items() if v}, outputs={"report": out}) as run:
@@ -30,7 +30,7 @@ def report(cfg: PipelineConfig, out: Path, registered: Path | None, evaluation: 
         if parent:  # where a reviewer opening the pipeline run looks first
             from mlflow import MlflowClient
 
-            from rlaif.tracking import tracking_uri
+            from rlaif.lifecycle.tracking import tracking_uri
 
             MlflowClient(tracking_uri=tracking_uri()).log_artifact(parent, str(out), "report")
     return Path(out)

@@ -7,10 +7,10 @@ accuracy measures prompts the model never saw; agreement with the human gold pai
 
 Soft labels (`train_reward.soft_labels`): see rlaif/training/reward.py.
 Calibration: P(chosen better) = s(d) on the held-out pairs gives an expected calibration error and a
-reliability plot (rlaif.calibration).
+reliability plot (rlaif.evaluation.calibration).
 
 From the second round on, the preferences that trained the starting version and its ancestors are replayed
-(`train_reward.replay`, artifacts/bootstrap/replay_preferences.jsonl): see rlaif/rounds.py for why.
+(`train_reward.replay`, artifacts/bootstrap/replay_preferences.jsonl): see rlaif/lifecycle/rounds.py for why.
 
 Bad input stops the stage before any training and before anything is written to the output directory:
 too few pairs, a preference row without the fields training needs, a model that cannot be found or
@@ -22,10 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlaif.config import PipelineConfig
+from rlaif.data.io import GoldPair, read_rows, write_json
+from rlaif.data.records import read_preferences
 from rlaif.errors import InputError
-from rlaif.io import GoldPair, read_rows, write_json
-from rlaif.records import read_preferences
-from rlaif.reward_model import pair_probabilities
 from rlaif.training.reward import (
     accuracy,
     load_backbone,
@@ -34,12 +33,13 @@ from rlaif.training.reward import (
     split_by_prompt,
     train_reward_model,
 )
+from rlaif.training.reward_model import pair_probabilities
 
 
 def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Path, metrics_path: Path,
                  replay: Path | None = None) -> Path:
+    from rlaif.lifecycle.tracking import stage_run
     from rlaif.registry import register_model
-    from rlaif.tracking import stage_run
 
     r = cfg.train_reward
     out_dir = Path(out_dir)
@@ -54,14 +54,14 @@ def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Pa
     inputs = {"preferences": preferences, "gold": gold, **({"replay": replay} if replayed else {})}
     with stage_run("train_reward", cfg, inputs=inputs,
                    datasets={"preferences": preferences}, outputs={"train_reward": Path(out_dir)}) as run:
-        from rlaif.calibration import (
+        from rlaif.evaluation.calibration import (
             brier_score,
             ece_from_bins,
             expected_calibration_error,
             plot_reliability,
             reliability_bins,
         )
-        from rlaif.training import checkpoint_dir
+        from rlaif.training.trainer import checkpoint_dir
 
         checkpoints = checkpoint_dir("train_reward", [preferences], r, cfg.seed)
         model, used = train_reward_model(cfg, model, tokenizer, train_rows + replayed, out_dir, checkpoints)

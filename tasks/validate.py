@@ -14,7 +14,7 @@ from rlaif.gate import validate_labels
 
 def run_stage(cfg, labels_path: Path, out_dir: Path, report_dir: Path) -> dict:
     """The `validate` stage: the gate plus its MLflow run (the report is logged whether it passes or not)."""
-    from rlaif.tracking import stage_run
+    from rlaif.lifecycle.tracking import stage_run
 
     with stage_run("validate", cfg, inputs={"labels": labels_path}, datasets={"labels": labels_path},
                    outputs={"validate": Path(out_dir), "validation_report": Path(report_dir)}) as run:

@@ -63,7 +63,6 @@ def mlflow_ui_shows_the_run(project: Path, log: Path) -> dict:
     """Start the MLflow UI on the project's store, open the newest pipeline run whose report stage ran, and return
     what a reviewer sees there: the child runs it lists, the artifact folders, and the files in `report/`."""
     import mlflow
-
     from conftest import BIN, MLFLOW_SERVER_ARGS, MLFLOW_SERVER_ENV, Service, free_port
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")

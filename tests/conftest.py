@@ -17,7 +17,7 @@ from typing import Callable, TypeVar
 
 import pytest
 
-from rlaif import models
+from rlaif.training import models
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's console scripts: rlaif, dvc, mlflow, prefect
@@ -59,7 +59,8 @@ if "PYTEST_XDIST_WORKER" in os.environ and "PREFECT_HOME" not in os.environ:
 
 # Hypothesis (tests/test_fuzz_readers.py): a bounded, repeatable set of examples in the suite; bench/fuzz_readers.py
 # picks the "bench" profile (--hypothesis-profile=bench) for many more
-from hypothesis import HealthCheck, settings as hypothesis_settings  # noqa: E402
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import settings as hypothesis_settings
 
 for _name, _examples, _fixed in (("ci", 100, True), ("bench", 2000, False)):
     hypothesis_settings.register_profile(_name, max_examples=_examples, deadline=None, derandomize=_fixed,

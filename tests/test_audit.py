@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import cli_env
-from rlaif.audit import export_sample, read_key, read_verdicts, score_verdicts
+
+from rlaif.audit.review import export_sample, read_key, read_verdicts, score_verdicts
 from rlaif.errors import InputError
 
 PRINCIPLES = {"harmless": "Choose the answer that refuses to help cause harm.",

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import rlaif
+
 from rlaif.config import PipelineConfig
+from rlaif.config.params import load_config
 from rlaif.errors import ConfigError
-from rlaif.params import load_config
 
 
 def test_default_profile_is_valid():
@@ -142,7 +142,7 @@ def test_a_layer_that_changes_the_choice_drops_the_settings_of_the_old_one(tmp_p
 
 
 def test_run_params_hold_only_the_chosen_settings_and_read_back(tmp_path: Path):
-    from rlaif.params import write_run_params
+    from rlaif.config.params import write_run_params
 
     cfg = load_config(overrides=["optimize_policy.algorithm=dpo"])
     path = write_run_params(cfg, tmp_path / "run.yaml")
@@ -153,8 +153,8 @@ def test_run_params_hold_only_the_chosen_settings_and_read_back(tmp_path: Path):
 
 
 def test_malformed_constitution_names_the_field(tmp_path: Path):
+    from rlaif.data.io import read_constitution
     from rlaif.errors import InputError
-    from rlaif.io import read_constitution
 
     root = Path(__file__).resolve().parents[1]
     charter = yaml.safe_load((root / "data/constitution/constitution.yaml").read_text())
@@ -166,8 +166,8 @@ def test_malformed_constitution_names_the_field(tmp_path: Path):
 
 
 def test_non_utf8_candidates_are_a_clear_error(tmp_path: Path):
+    from rlaif.data.io import read_jsonl
     from rlaif.errors import InputError
-    from rlaif.io import read_jsonl
 
     path = tmp_path / "candidates.jsonl"
     path.write_bytes(b'{"prompt_id": "p1", "prompt": "caf\xe9", "candidates": ["a", "b"]}\n')
@@ -184,8 +184,8 @@ def test_every_shipped_profile_is_valid(profile: str):
 
 
 def test_a_bad_byte_is_named_by_its_line_and_file_offset(tmp_path: Path):
+    from rlaif.data.io import read_jsonl
     from rlaif.errors import InputError
-    from rlaif.io import read_jsonl
 
     good = b'{"prompt_id": "p1", "prompt": "a", "candidates": ["a", "b"]}\n'
     path = tmp_path / "candidates.jsonl"
@@ -205,7 +205,7 @@ def test_json_output_is_strict(tmp_path: Path):
     import json
     import math
 
-    from rlaif.io import strict_json
+    from rlaif.data.io import strict_json
 
     def refuse(constant):
         raise ValueError(f"non-strict JSON constant {constant}")
@@ -258,8 +258,8 @@ TEMPLATES = Path(__file__).resolve().parents[1] / "data/constitution/judge_templ
     ("unknown", r"bad.yaml: unknown template\(s\) qeury"),
 ])
 def test_judge_templates_are_checked_before_any_judge_runs(tmp_path: Path, case: str, expected: str):
+    from rlaif.data.io import read_templates
     from rlaif.errors import InputError
-    from rlaif.io import read_templates
 
     text = TEMPLATES.read_bytes()
     broken = {
@@ -334,8 +334,9 @@ def damage_model_dir(folder: Path, kind: str) -> None:
 ])
 def test_a_damaged_model_directory_is_named_before_any_model_loads(kind: str, expected: str, tmp_path: Path):
     from conftest import save_tiny_llama
+
     from rlaif.errors import InputError
-    from rlaif.models import check_model_dir
+    from rlaif.training.models import check_model_dir
 
     folder = save_tiny_llama(["a few words to train a tokenizer on"] * 4, tmp_path / "policy", vocab_size=64,
                              hidden=8, layers=1, heads=1, intermediate=8, max_positions=32)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.constitution_import import import_cai, write_constitution
+from rlaif.data.constitution_import import import_cai, write_constitution
+from rlaif.data.io import read_constitution
 from rlaif.errors import InputError
-from rlaif.io import read_constitution
 
 COMPARISONS = [
     "\nPlease choose the answer that is kind, truthful and safe. Options:",
@@ -164,7 +164,7 @@ def test_utf8_bom_is_accepted(tmp_path: Path):
 
 
 def test_embedding_judge_needs_examples_the_import_does_not_invent(files):
-    from rlaif.judges.embedding import EmbeddingJudge
+    from rlaif.judging.judges.embedding import EmbeddingJudge
 
     c = import_cai(files[0], None, "cai", "1")
     judge = EmbeddingJudge.__new__(EmbeddingJudge)  # skip loading the encoder: the check comes first

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.behaviour import BehaviourGrader, CoherenceCheck, outcome
+from rlaif.evaluation.behaviour import BehaviourGrader, CoherenceCheck, outcome
 from rlaif.evaluation.rates import rates as _rates
-from rlaif.refusal import RefusalClassifier
+from rlaif.evaluation.refusal import RefusalClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,8 +37,8 @@ def test_coherence_rejects_garbled_and_repetitive_text():
 
 
 def test_wordfreq_lexicon_knows_real_words_the_project_never_wrote():
-    from rlaif.behaviour import lexicon
     from rlaif.errors import InputError
+    from rlaif.evaluation.behaviour import lexicon
 
     project = ["to bake bread mix flour water and salt then knead and bake it"]
     answer = "Preheat the oven, whisk the eggs with sugar and fold in the flour gently."
@@ -71,8 +71,8 @@ def test_outcomes_and_rates():
 def test_the_rubric_is_a_judge_that_prefers_the_answer_that_behaves_as_expected():
     from rlaif.config import RubricJudgeConfig
     from rlaif.errors import ConfigError
-    from rlaif.judges import build_judge
-    from rlaif.labelling import judge_pairs
+    from rlaif.judging.judges import build_judge
+    from rlaif.judging.labelling import judge_pairs
 
     grader = BehaviourGrader(RefusalClassifier(ROOT / "data/eval/refusal_markers.yaml"),
                              CoherenceCheck(["to bake bread mix flour water and salt then knead and bake it"], 0.8))
@@ -95,8 +95,8 @@ def test_the_rubric_is_a_judge_that_prefers_the_answer_that_behaves_as_expected(
 
 @pytest.mark.slow  # loads the encoder
 def test_the_win_rate_with_a_model_judge_reads_the_evaluation_judges_own_constitution(tmp_path: Path):
+    from rlaif.config.params import load_config
     from rlaif.evaluation.win_rate import win_rate as _win_rate
-    from rlaif.params import load_config
 
     cfg = load_config(None, ["evaluate.judge.backend=embedding",
                              f"evaluate.judge.constitution={ROOT / 'data/constitution/constitution.yaml'}"])
@@ -113,9 +113,9 @@ def test_the_win_rate_with_a_model_judge_reads_the_evaluation_judges_own_constit
 def test_the_default_data_has_group_and_language_slices_that_count_for_the_gate():
     """The default profile's held-out prompts, sampled as evaluate samples them, give at least three group values
     and two languages with enough answers each to decide the worst-slice gate (the slice floor)."""
+    from rlaif.config.params import load_config
+    from rlaif.data.io import Prompt, read_rows
     from rlaif.evaluation.rates import slices as _slices
-    from rlaif.io import Prompt, read_rows
-    from rlaif.params import load_config
 
     cfg = load_config(ROOT / "params" / "default.yaml").evaluate
     rows = read_rows(ROOT / "data" / "prompts" / "eval.jsonl", Prompt)

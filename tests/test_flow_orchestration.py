@@ -12,9 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from flows.pipeline import (TIMED_OUT, StageFailed, _dvc_repro, _stage_task, clear_stale_dvc_locks, dvc_remote,
-                            stage_graph, stale_stages, sync_outputs)
-from rlaif.params import load_config
+from flows.pipeline import (
+    TIMED_OUT,
+    StageFailed,
+    _dvc_repro,
+    _stage_task,
+    clear_stale_dvc_locks,
+    dvc_remote,
+    stage_graph,
+    stale_stages,
+    sync_outputs,
+)
+from rlaif.config.params import load_config
 
 
 def test_stage_tasks_take_retries_backoff_and_gpu_tag_from_params():
@@ -191,14 +200,13 @@ def test_the_run_summary_logs_what_was_measured_and_skips_what_was_not(tmp_path:
 def test_the_flow_run_draws_the_stage_graph_and_names_skipped_stages(tmp_path: Path, monkeypatch, tracking):
     """In the Prefect UI a flow run's graph is dvc.yaml's (each stage's task waits on its upstream stages' tasks), a
     stage DVC found up to date is a task named Skipped (not work done), and each task's log says the outcome."""
+    import yaml
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId, TaskRunFilter, TaskRunFilterFlowRunId
     from prefect.logging.handlers import APILogWorker
 
     from flows.pipeline import rlaif_pipeline
     from rlaif.config import PipelineConfig
-
-    import yaml
 
     def stage(name: str, reads: list[str], writes: str, **extra) -> dict:  # writes as `rlaif exec` does, and says so
         said = json.dumps({"stage": name, "status": "ran", "seconds": 0.1, "metrics": {"n": 1}})

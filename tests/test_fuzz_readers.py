@@ -33,7 +33,7 @@ def candidates_file() -> bytes:
 
 
 def labels_file() -> bytes:
-    from rlaif.labelling import label
+    from rlaif.judging.labelling import label
 
     rows = [label({"pair_id": f"p{i}:0-1", "prompt_id": f"p{i}", "prompt": f"Question {i}?", "response_a": "yes",
                    "response_b": "no"}, "embedding:test", "all", prob_a=0.8) for i in range(3)]
@@ -79,7 +79,7 @@ MODEL_DIR = {"config.json": b'{"model_type": "llama", "hidden_size": 8}', "model
 
 def _model_dir(path: Path):
     """check_model_dir on the folder holding `path`, its other files valid."""
-    from rlaif.models import check_model_dir
+    from rlaif.training.models import check_model_dir
 
     for name, content in MODEL_DIR.items():
         if not (path.parent / name).exists():
@@ -88,13 +88,13 @@ def _model_dir(path: Path):
 
 
 def _params(path: Path):
-    from rlaif.params import load_config
+    from rlaif.config.params import load_config
 
     return load_config(path)
 
 
 def _markers(path: Path):
-    from rlaif.refusal import RefusalClassifier
+    from rlaif.evaluation.refusal import RefusalClassifier
 
     return RefusalClassifier(path)
 
@@ -109,7 +109,7 @@ def _reader(module: str, name: str, *args) -> Callable[[Path], object]:
 
 def _rows(schema: str, unique_key: str | None = None) -> Callable[[Path], object]:
     def read(path: Path):
-        import rlaif.io as io
+        import rlaif.data.io as io
 
         return io.read_rows(path, getattr(io, schema), unique_key=unique_key)
     return read
@@ -118,36 +118,36 @@ def _rows(schema: str, unique_key: str | None = None) -> Callable[[Path], object
 # name -> (valid file content, file name, reader, JSON Lines?)
 READERS: dict[str, tuple[Callable[[], bytes], str, Callable[[Path], object], bool]] = {
     "prompts": (lambda: head_lines(ROOT / "data/prompts/train.jsonl", 4), "prompts.jsonl",
-                _reader("rlaif.io", "read_prompts"), True),
+                _reader("rlaif.data.io", "read_prompts"), True),
     "seed dialogues": (lambda: head_lines(ROOT / "data/seed/dialogues.jsonl", 4), "dialogues.jsonl",
                        _rows("SeedDialogue"), True),
     "gold pairs": (lambda: head_lines(ROOT / "data/gold/pairs.jsonl", 4), "pairs.jsonl", _rows("GoldPair", "id"), True),
-    "candidates": (candidates_file, "candidates.jsonl", _reader("rlaif.records", "read_candidates"), True),
-    "labels": (labels_file, "labels.jsonl", _reader("rlaif.records", "read_labels"), True),
-    "preferences": (preferences_file, "preferences.jsonl", _reader("rlaif.records", "read_preferences"), True),
+    "candidates": (candidates_file, "candidates.jsonl", _reader("rlaif.data.records", "read_candidates"), True),
+    "labels": (labels_file, "labels.jsonl", _reader("rlaif.data.records", "read_labels"), True),
+    "preferences": (preferences_file, "preferences.jsonl", _reader("rlaif.data.records", "read_preferences"), True),
     "start record": (lambda: json.dumps({"source": "build", "name": None, "version": None, "round": 1,
                                          "parent": "bootstrap (built)"}, indent=2).encode(), "start.json",
-                     _reader("rlaif.records", "read_start"), False),
+                     _reader("rlaif.data.records", "read_start"), False),
     "registered record": (lambda: json.dumps({"name": "rlaif-policy", "version": "2", "run_id": "0a1b2c",
                                               "algorithm": "grpo"}, indent=2).encode(), "registered.json",
-                          _reader("rlaif.records", "read_registered"), False),
+                          _reader("rlaif.data.records", "read_registered"), False),
     "constitution": (lambda: (ROOT / "data/constitution/constitution.yaml").read_bytes(), "constitution.yaml",
-                     _reader("rlaif.io", "read_constitution"), False),
+                     _reader("rlaif.data.io", "read_constitution"), False),
     "judge templates": (lambda: (ROOT / "data/constitution/judge_templates.yaml").read_bytes(), "templates.yaml",
-                        _reader("rlaif.io", "read_templates"), False),
+                        _reader("rlaif.data.io", "read_templates"), False),
     "params": (lambda: (ROOT / "params/smoke.yaml").read_bytes(), "params.yaml", _params, False),
     "refusal markers": (lambda: (ROOT / "data/eval/refusal_markers.yaml").read_bytes(), "markers.yaml", _markers,
                         False),
     "over-refusal suite": (lambda: head_lines(ROOT / "data/eval/overrefusal_suite.csv", 6), "suite.csv",
-                           _reader("rlaif.suites", "read_suite"), False),
+                           _reader("rlaif.data.suites", "read_suite"), False),
     "model directory (config.json)": (lambda: MODEL_DIR["config.json"], "model/config.json", _model_dir, False),
     "model directory (weights)": (lambda: MODEL_DIR["model.safetensors"], "model/model.safetensors", _model_dir, False),
     "XSTest completions": (xstest_completions_file, "completions.csv",
-                           _reader("rlaif.refusal", "read_xstest_completions"), False),
-    "audit verdicts (CSV)": (verdicts_csv_file, "verdicts.csv", _reader("rlaif.audit", "read_verdicts", AUDIT_KEY),
+                           _reader("rlaif.evaluation.refusal", "read_xstest_completions"), False),
+    "audit verdicts (CSV)": (verdicts_csv_file, "verdicts.csv", _reader("rlaif.audit.review", "read_verdicts", AUDIT_KEY),
                              False),
     "audit verdicts (JSON Lines)": (verdicts_jsonl_file, "verdicts.jsonl",
-                                    _reader("rlaif.audit", "read_verdicts", AUDIT_KEY), True),
+                                    _reader("rlaif.audit.review", "read_verdicts", AUDIT_KEY), True),
 }
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),

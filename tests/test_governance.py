@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, register_test_model, rlaif
+
 from rlaif.config import PromotionGates
-from rlaif.params import load_config
+from rlaif.config.params import load_config
+from rlaif.data.suites import read_suite, suite_rates
 from rlaif.errors import ConfigError, InputError
-from rlaif.independence import check_independence
-from rlaif.promotion import apply, decide
-from rlaif.suites import read_suite, suite_rates
+from rlaif.evaluation.independence import check_independence
+from rlaif.lifecycle.promotion import apply, decide
 
 EVIDENCE = {"win_rate": 0.6, "harmless_rate": 0.8, "over_refusal_rate": 0.1, "worst_slice_delta": -0.05,
             "label_gate_passed": True, "reward_hacking": False}
@@ -122,7 +122,7 @@ def test_gate_reasons_read_as_sentences_with_what_was_measured():
 
 
 def test_a_judge_is_described_whole():
-    from rlaif.independence import describe, judge_identity
+    from rlaif.evaluation.independence import describe, judge_identity
 
     cfg = load_config(None, ["judge.backend=jury", "judge.jury=[{backend: embedding}, {backend: embedding, model: other}]"])
     assert describe(judge_identity(load_config(None).evaluate.judge, None)) == "rubric (no model)"
@@ -154,7 +154,7 @@ def test_passing_challenger_becomes_champion_and_failing_one_does_not(tracking: 
 # --------------------------------------------------------------------------- lineage
 
 def _stage(cfg, name: str, inputs: dict, outputs: dict, write) -> str:
-    from rlaif.tracking import stage_run
+    from rlaif.lifecycle.tracking import stage_run
 
     with stage_run(name, cfg, inputs=inputs, outputs=outputs) as run:
         write()
@@ -207,7 +207,7 @@ def _fake_pipeline(tmp_path: Path) -> None:
 
 
 def test_lineage_follows_digests_back_to_the_prompts_and_reports_a_mismatch(tracking: str, tmp_path: Path):
-    from rlaif.lineage import lineage
+    from rlaif.lifecycle.lineage import lineage
 
     _fake_pipeline(tmp_path)
     tree = lineage("models:/lineage-policy@challenger")
@@ -247,6 +247,6 @@ def test_lineage_cli_exit_codes(tracking: str, tmp_path: Path):
 
 
 def test_lineage_shows_run_times_as_dates():
-    from rlaif.lineage import _date
+    from rlaif.lifecycle.lineage import _date
 
     assert _date(1764633600000) == "2025-12-02 00:00:00 UTC" and _date(None) is None

@@ -5,7 +5,7 @@ Real, on 127.0.0.1 (each under a minute on two cores):
   (the script the compose postgres service runs);
 - the MLflow server started with the compose service's own command line (PostgreSQL backend store,
   artifacts proxied to an S3 bucket), used through MlflowClient and through the pipeline's own
-  rlaif.tracking with nothing but MLFLOW_TRACKING_URI;
+  rlaif.lifecycle.tracking with nothing but MLFLOW_TRACKING_URI;
 - the Prefect server started with the compose service's command and database URL, a flow run made
   with nothing but PREFECT_API_URL, both work pools created (the GPU pool with its base job
   template, which the server validates), and the compose worker's command picking up a deployment run;
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import BIN, MLFLOW_SERVER_ARGS, MLFLOW_SERVER_ENV, ROOT, Service, free_port
-from rlaif.tracking import TELEMETRY_OFF
+
+from rlaif.lifecycle.tracking import TELEMETRY_OFF
 
 INFRA = ROOT / "infra"
 COMPOSE_FILE = INFRA / "docker-compose.yml"
@@ -714,7 +714,7 @@ def test_mlflow_server_on_postgresql_with_artifacts_in_s3(postgres, s3, compose,
         assert client.get_model_version_by_alias("rlaif-infra-check", "champion").run_id == run_id
 
         # the pipeline's own tracking code, pointed at the server by configuration alone
-        script = ("from rlaif.tracking import setup, log_params\n"
+        script = ("from rlaif.lifecycle.tracking import setup, log_params\n"
                   "mlflow = setup('rlaif-infra-pipeline')\n"
                   "with mlflow.start_run(run_name='pipeline') as run:\n"
                   "    log_params({'judge': {'backend': 'embedding', 'note': 'x' * 300}})\n"

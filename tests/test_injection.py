@@ -1,4 +1,4 @@
-"""Prompt-injection test set (data/judge_eval/injection.jsonl) and the flip-rate metric (rlaif/injection.py)."""
+"""Prompt-injection test set (data/judge_eval/injection.jsonl) and the flip-rate metric (rlaif/judging/injection.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 from collections import Counter
 
 import pytest
-
 from conftest import ROOT
-from rlaif.injection import InjectionPair, flip_rate, inject, read_injection_set
-from rlaif.judges import Verdict
+
+from rlaif.judging.injection import InjectionPair, flip_rate, inject, read_injection_set
+from rlaif.judging.judges import Verdict
 
 SET = ROOT / "data/judge_eval/injection.jsonl"
 
@@ -158,7 +158,7 @@ def _bench():
 
 
 def test_bench_prints_the_report(rows, monkeypatch, capsys):
-    import rlaif.judges
+    import rlaif.judging.judges
 
     monkeypatch.chdir(ROOT)  # the script moves to the project root; restore the directory afterwards
     seen = {}
@@ -167,7 +167,7 @@ def test_bench_prints_the_report(rows, monkeypatch, capsys):
         seen["temperature"] = settings.temperature
         return OracleJudge(rows)
 
-    monkeypatch.setattr(rlaif.judges, "build_judge", fake_build_judge)
+    monkeypatch.setattr(rlaif.judging.judges, "build_judge", fake_build_judge)
     assert _bench().main(["--set", "judge.temperature=0.1"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert seen["temperature"] == 0.1
@@ -184,9 +184,9 @@ def test_bench_rejects_a_bad_override(monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_default_embedding_judge(rows, monkeypatch):
-    from rlaif.params import load_config
-    from rlaif.io import read_constitution, read_templates
-    from rlaif.judges import build_judge
+    from rlaif.config.params import load_config
+    from rlaif.data.io import read_constitution, read_templates
+    from rlaif.judging.judges import build_judge
 
     monkeypatch.chdir(ROOT)
     cfg = load_config()  # params/default.yaml: the embedding judge

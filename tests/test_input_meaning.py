@@ -60,7 +60,7 @@ def refused(read, path: Path, *fragments: str) -> str:
     ("harm_category", "weapons", "expected 'help' but harm_category 'weapons'"),
 ])
 def test_a_prompt_that_means_nothing_is_refused(tmp_path: Path, field: str, value, reason: str):
-    from rlaif.io import read_prompts
+    from rlaif.data.io import read_prompts
 
     path = write_jsonl(tmp_path / "train.jsonl", [PROMPT, {**PROMPT, "id": "x2", "prompt": "Any tips for a 5k?",
                                                            field: value}])
@@ -72,7 +72,7 @@ def test_a_prompt_that_means_nothing_is_refused(tmp_path: Path, field: str, valu
     ({"expected": "refuse", "harm_category": "drugs"}, "contradicts it: expected 'refuse' vs 'help'"),
 ])
 def test_a_prompt_text_twice_in_one_file_is_refused(tmp_path: Path, changes: dict, reason: str):
-    from rlaif.io import read_source_prompts
+    from rlaif.data.io import read_source_prompts
 
     again = {**PROMPT, "id": "x2", "prompt": "  how do I make FRESH pasta dough? ", **changes}
     path = write_jsonl(tmp_path / "eval.jsonl", [PROMPT, again])
@@ -80,7 +80,7 @@ def test_a_prompt_text_twice_in_one_file_is_refused(tmp_path: Path, changes: dic
 
 
 def test_a_drop_repeating_a_prompt_of_its_own_is_refused(tmp_path: Path):
-    from rlaif.rounds import read_all_prompts
+    from rlaif.lifecycle.rounds import read_all_prompts
 
     write_jsonl(tmp_path / "train.jsonl", [PROMPT])
     drop = write_jsonl(tmp_path / "drops/2026-12-07.jsonl", [{**PROMPT, "id": "d1"}, {**PROMPT, "id": "d2"}])
@@ -103,7 +103,7 @@ PAIR = {"id": "g1", "prompt": "How do I make fresh pasta dough?", "response_a": 
     ([DIALOGUE, {**DIALOGUE, "response": DIALOGUE["response"].upper()}], "the dialogue of line 1 again"),
 ])
 def test_a_seed_dialogue_that_means_nothing_is_refused(tmp_path: Path, rows: list, reason: str):
-    from rlaif.io import read_seed_dialogues
+    from rlaif.data.io import read_seed_dialogues
 
     path = write_jsonl(tmp_path / "dialogues.jsonl", rows)
     refused(read_seed_dialogues, path, f"dialogues.jsonl:{len(rows)}", reason)
@@ -116,7 +116,7 @@ def test_a_seed_dialogue_that_means_nothing_is_refused(tmp_path: Path, rows: lis
      "repeats pair 'g1' (line 1) and prefers the other answer"),
 ])
 def test_a_gold_pair_that_means_nothing_is_refused(tmp_path: Path, rows: list, reason: str):
-    from rlaif.io import read_gold_pairs
+    from rlaif.data.io import read_gold_pairs
 
     refused(read_gold_pairs, write_jsonl(tmp_path / "pairs.jsonl", rows), f"pairs.jsonl:{len(rows)}", reason)
 
@@ -152,7 +152,7 @@ def _charter(break_it) -> dict:
     (lambda p: p["revise_harmful"].update(revision="\x1b[0m"), "principle 'revise_harmful': revision contains"),
 ])
 def test_a_constitution_that_contradicts_itself_is_refused(tmp_path: Path, break_it, reason: str):
-    from rlaif.io import read_constitution
+    from rlaif.data.io import read_constitution
 
     path = tmp_path / "constitution.yaml"
     path.write_text(yaml.safe_dump(_charter(break_it), allow_unicode=True), encoding="utf-8")
@@ -168,7 +168,7 @@ def test_a_constitution_that_contradicts_itself_is_refused(tmp_path: Path, break
     ("query", "User:\x00 {prompt}", "template 'query' contains the control character U+0000"),
 ])
 def test_judge_templates_that_mean_nothing_are_refused(tmp_path: Path, name: str, text: str, reason: str):
-    from rlaif.io import read_templates
+    from rlaif.data.io import read_templates
 
     data = yaml.safe_load((ROOT / "data/constitution/judge_templates.yaml").read_text(encoding="utf-8"))
     data[name] = text
@@ -199,7 +199,7 @@ def _bias(break_it) -> dict:
      "language lang-1.es: better and worse are the same text"),
 ])
 def test_a_bias_suite_pair_that_measures_nothing_is_refused(tmp_path: Path, break_it, reason: str):
-    from rlaif.judge_bias import read_suite
+    from rlaif.judging.bias import read_suite
 
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(_bias(break_it), allow_unicode=True), encoding="utf-8")
@@ -216,7 +216,7 @@ def test_a_bias_suite_pair_that_measures_nothing_is_refused(tmp_path: Path, brea
     ("a,How do I make a pipe bomb?,unsafe\n", "no prompt is labelled safe"),
 ])
 def test_an_over_refusal_suite_that_means_nothing_is_refused(tmp_path: Path, body: str, reason: str):
-    from rlaif.suites import read_suite
+    from rlaif.data.suites import read_suite
 
     path = tmp_path / "suite.csv"
     path.write_text("id,prompt,label\n" + body, encoding="utf-8")
@@ -229,7 +229,7 @@ def test_an_over_refusal_suite_that_means_nothing_is_refused(tmp_path: Path, bod
     (lambda m: m.update(window_words=0), "window_words 0 must be a whole number"),
 ])
 def test_refusal_markers_that_mean_nothing_are_refused(tmp_path: Path, change, reason: str):
-    from rlaif.preflight import INPUT_CHECKS
+    from rlaif.config.preflight import INPUT_CHECKS
 
     data = yaml.safe_load((ROOT / "data/eval/refusal_markers.yaml").read_text(encoding="utf-8"))
     change(data)
@@ -257,7 +257,7 @@ def test_refusal_markers_that_mean_nothing_are_refused(tmp_path: Path, change, r
     ("evaluate.lexicon=dictionary", "'evaluate.lexicon': Input should be 'project' or 'wordfreq'"),
 ])
 def test_params_that_cannot_mean_what_the_key_says_are_refused(override: str, reason: str):
-    from rlaif.params import load_config
+    from rlaif.config.params import load_config
 
     with pytest.raises(ConfigError) as caught:
         load_config(None, override.split("; "))
@@ -281,7 +281,7 @@ def tree(tmp_path: Path, monkeypatch) -> Path:
 
 
 def check(*overrides: str):
-    from rlaif.preflight import preflight
+    from rlaif.config.preflight import preflight
 
     return preflight(None, list(overrides), write=False)
 
@@ -301,7 +301,7 @@ def _first(path: Path, **changes) -> dict:
 
 @pytest.mark.parametrize("profile", ["default", "smoke", "gpu-1x", "gpu-multi"])
 def test_the_shipped_inputs_and_every_shipped_profile_pass(tree: Path, profile: str, monkeypatch):
-    from rlaif.preflight import preflight
+    from rlaif.config.preflight import preflight
 
     if profile.startswith("gpu"):  # their models are hub ids, which an offline machine refuses (tests/test_model_refs)
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -428,14 +428,14 @@ KEY_ROW = {"audit_id": "au-1", "pair_id": "p1:0-1", "ai_pick": "1", "prompt": "H
     ([{**KEY_ROW, "ai_pick": "a"}], "key.jsonl:1: ai_pick 'a' is not one of 1, 2, tie"),
 ])
 def test_an_audit_key_that_contradicts_itself_is_refused(tmp_path: Path, rows: list, reason: str):
-    from rlaif.audit import read_key
+    from rlaif.audit.review import read_key
 
     refused(read_key, write_jsonl(tmp_path / "key.jsonl", rows), reason)
 
 
 @pytest.mark.parametrize("column, value", [("pair_id", "p7:0-2"), ("prompt", "How do I fix a bike?")])
 def test_a_verdict_row_moved_off_its_question_is_refused(tmp_path: Path, column: str, value: str):
-    from rlaif.audit import read_verdicts
+    from rlaif.audit.review import read_verdicts
 
     key = {"au-1": KEY_ROW, "au-2": {**KEY_ROW, "audit_id": "au-2", "pair_id": "p2:0-1", "prompt": "Hi there?"}}
     path = tmp_path / "verdicts.csv"
@@ -446,9 +446,15 @@ def test_a_verdict_row_moved_off_its_question_is_refused(tmp_path: Path, column:
 
 
 def test_the_shipped_files_pass_every_reader():
-    from rlaif.io import read_constitution, read_gold_pairs, read_seed_dialogues, read_source_prompts, read_templates
-    from rlaif.judge_bias import read_suite as read_bias_suite
-    from rlaif.suites import read_suite
+    from rlaif.data.io import (
+        read_constitution,
+        read_gold_pairs,
+        read_seed_dialogues,
+        read_source_prompts,
+        read_templates,
+    )
+    from rlaif.data.suites import read_suite
+    from rlaif.judging.bias import read_suite as read_bias_suite
 
     assert len(read_source_prompts(ROOT / "data/prompts/train.jsonl")) > 100
     assert read_source_prompts(ROOT / "data/prompts/eval.jsonl")

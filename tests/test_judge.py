@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.params import load_config
-from rlaif.io import GoldPair, read_constitution, read_rows, read_templates
-from rlaif.judges import JudgeItem
-from rlaif.judges.jury import Jury
-from rlaif.judges.embedding import EmbeddingJudge
-from rlaif.labelling import candidate_pairs, combine_orders, gold_agreement, judge_pairs
-from rlaif.records import CandidateSet
+from rlaif.config.params import load_config
+from rlaif.data.io import GoldPair, read_constitution, read_rows, read_templates
+from rlaif.data.records import CandidateSet
+from rlaif.judging.judges import JudgeItem
+from rlaif.judging.judges.embedding import EmbeddingJudge
+from rlaif.judging.judges.jury import Jury
+from rlaif.judging.labelling import candidate_pairs, combine_orders, gold_agreement, judge_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,7 @@ class Recording:
         self.asked: list[tuple[str, str]] = []
 
     def judge(self, items):
-        from rlaif.judges.base import Verdict
+        from rlaif.judging.judges.base import Verdict
 
         self.asked += [(i.first, i.second) for i in items]
         return [Verdict(p_first=0.7, principle="all", rendered=f"{i.first}|{i.second}") for i in items]

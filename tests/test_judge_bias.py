@@ -1,4 +1,4 @@
-"""The judge bias suite (rlaif/judge_bias.py, `rlaif judge-bias`) on the real embedded judge, and on judges made
+"""The judge bias suite (rlaif/judging/bias.py, `rlaif judge-bias`) on the real embedded judge, and on judges made
 biased here on purpose: each bias is caught by its gate, and the real judge passes the gates it should pass."""
 
 from __future__ import annotations
@@ -10,20 +10,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import BIN, ROOT, cli_env
+
 from rlaif.config import JudgeBiasGates, PipelineConfig
+from rlaif.data.io import read_constitution, read_templates
 from rlaif.errors import InputError
-from rlaif.io import read_constitution, read_templates
-from rlaif.judge_bias import check, read_suite
-from rlaif.labelling import judge_bias_suite
+from rlaif.judging.bias import check, read_suite
+from rlaif.judging.labelling import judge_bias_suite
 
 SUITE = ROOT / "data/bias/suite.yaml"
 
 
 @pytest.fixture(scope="module")
 def embedding_judge():
-    from rlaif.judges import build_judge
+    from rlaif.judging.judges import build_judge
 
     cfg = PipelineConfig()
     return cfg.judge, build_judge(cfg.judge, read_constitution(ROOT / "data/constitution/constitution.yaml"),

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SHARED_DATA, rlaif
+
 from rlaif.errors import InputError
-from rlaif.judge_eval import cohens_kappa, read_pairs, split_hh
+from rlaif.judging.human_agreement import cohens_kappa, read_pairs, split_hh
 
 pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
 
@@ -77,7 +77,7 @@ def test_default_judge_agrees_with_people_on_hh_rlhf_harmless_at_the_target():
 
 
 def test_dialogue_context_keeps_every_human_turn(tmp_path: Path):
-    from rlaif.judge_eval import human_turns
+    from rlaif.judging.human_agreement import human_turns
 
     context, _, _ = split_hh(HH_ROWS[1]["chosen"], HH_ROWS[1]["rejected"])
     assert human_turns(context) == ["hi", "How can I stop a frozen program on my laptop?"]

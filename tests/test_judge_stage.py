@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import JUDGE_ARGS, kill_when, rlaif, save_tiny_llama
 
 pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`

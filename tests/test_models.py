@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import save_tiny_llama
 
 from rlaif.errors import InputError
-from rlaif.generation import generate_texts
-from conftest import save_tiny_llama
-from rlaif.models import load_policy, resolve_model_source, resolve_policy
-from tasks.bootstrap import _start_from
+from rlaif.training.generation import generate_texts
+from rlaif.training.models import load_policy, resolve_model_source, resolve_policy
+from rlaif.training.starting_policy import start_from as _start_from
 
 TEXTS = ["how do I bake bread", "mix flour water and salt then bake", "I'm sorry, but I can't help with that."] * 20
 
@@ -39,7 +39,7 @@ def test_policy_loads_by_path_and_generates_in_caller_order(tiny_policy: Path):
 def test_neighbouring_seeds_sample_different_candidates(tiny_policy: Path):
     """Seed 0's second candidate is not seed 1's first (with seed + k streams they were the same samples)."""
     from rlaif.config import GenerateConfig
-    from rlaif.generation import derived_seed, generate_candidates
+    from rlaif.training.generation import derived_seed, generate_candidates
 
     settings = GenerateConfig(num_candidates=2, max_new_tokens=8, temperature=1.0, batch_size=4)
     prompts = ["how do I bake bread", "hi", "mix flour water and salt then bake it please", "bread"]

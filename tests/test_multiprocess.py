@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import rlaif
 
 pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`

@@ -13,14 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import free_port, save_tiny_llama
 from openai_server import OpenAIServer
+
 from rlaif.config import OpenAIJudgeSettings
-from rlaif.params import load_config
-from rlaif.io import read_constitution, read_templates
-from rlaif.judges import JudgeError, JudgeItem, ScoreItem, build_judge
-from rlaif.judges.openai_api import OpenAIJudge, _Reply
+from rlaif.config.params import load_config
+from rlaif.data.io import read_constitution, read_templates
+from rlaif.judging.judges import JudgeError, JudgeItem, ScoreItem, build_judge
+from rlaif.judging.judges.openai_api import OpenAIJudge, _Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = read_templates(ROOT / "data/constitution/judge_templates.yaml")

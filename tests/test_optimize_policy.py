@@ -19,7 +19,7 @@ import pytest
 from conftest import make_project_copy, save_tiny_llama
 from typer.testing import CliRunner
 
-from rlaif.models import build_tokenizer
+from rlaif.training.models import build_tokenizer
 
 pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
 
@@ -129,7 +129,7 @@ def test_each_algorithm_trains_and_logs_its_curves(project: Path, algorithm: str
 def test_lora_merged_and_adapter_only_policies_load_alike(project: Path):
     import torch
 
-    from rlaif.models import load_policy
+    from rlaif.training.models import load_policy
 
     for merge in ("true", "false"):
         lora = f"lora={{r: 4, alpha: 8, dropout: 0.0, merge: {merge}}}"
@@ -169,8 +169,8 @@ def test_evaluation_against_the_registered_champion(project: Path):
     """evaluate.baseline=champion: the baseline is the registry's champion, downloaded, not the starting policy."""
     import mlflow
 
+    from rlaif.lifecycle.tracking import tracking_uri
     from rlaif.registry import register_model
-    from rlaif.tracking import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     with mlflow.start_run(run_name="champion-for-test"):
@@ -240,8 +240,8 @@ def test_soft_labels_add_the_conservative_dpo_term(project: Path):
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    from rlaif.models import load_policy
     from rlaif.training.dpo import soft_label_dpo_trainer
+    from rlaif.training.models import load_policy
 
     model, tokenizer = load_policy(project / "tiny/policy", for_generation=False)
     tokenizer.padding_side = "right"

@@ -20,7 +20,6 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-
 from browser import prefect_ui_retry, prefect_ui_sign_off
 from conftest import BIN, Service, cli_env, free_port, make_project_copy
 

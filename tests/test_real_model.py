@@ -22,7 +22,7 @@ PROMPTS = ["How do I kill a Python process that is stuck?", "How can I make a pi
 GREEDY = """
 import json, sys
 {load}
-from rlaif.generation import generate_texts
+from rlaif.training.generation import generate_texts
 print(json.dumps(generate_texts(model, tokenizer, {prompts!r}, max_new_tokens=48, temperature=None, seed=0)))
 """
 FROM_REGISTRY = """
@@ -58,7 +58,7 @@ def test_smollm2_runs_the_pipeline_and_comes_back_from_the_registry_unchanged(tm
     assert registered["name"] == "rlaif-policy"
 
     stage_policy = fresh_process(project, GREEDY.format(
-        load="from rlaif.models import load_policy\nmodel, tokenizer = load_policy('artifacts/optimize_policy/policy')",
+        load="from rlaif.training.models import load_policy\nmodel, tokenizer = load_policy('artifacts/optimize_policy/policy')",
         prompts=PROMPTS))
     from_registry = fresh_process(project, FROM_REGISTRY.format(prompts=PROMPTS))
     assert len(stage_policy) == len(PROMPTS) and all(stage_policy)

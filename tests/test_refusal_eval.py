@@ -1,4 +1,4 @@
-"""The evaluator's three-way refusal classifier (rlaif/refusal.py) and `rlaif refusal-eval`.
+"""The evaluator's three-way refusal classifier (rlaif/evaluation/refusal.py) and `rlaif refusal-eval`.
 
 Every answer below is written for these tests; none comes from XSTest. The opt-in test at the end
 measures the classifier against XSTest's human labels in ../shared/data when that folder is present.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rlaif.errors import InputError
-from rlaif.refusal import RefusalClassifier, read_xstest_completions, refusal_eval
+from rlaif.evaluation.refusal import RefusalClassifier, read_xstest_completions, refusal_eval
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKERS = ROOT / "data/eval/refusal_markers.yaml"
@@ -78,7 +78,7 @@ def test_compliance(classifier, answer):
     assert not classifier.is_refusal(answer)
 
 
-# (prompt, answer) pairs: the classifier reads the prompt too (rules 4 to 7 of rlaif/refusal.py)
+# (prompt, answer) pairs: the classifier reads the prompt too (rules 4 to 7 of rlaif/evaluation/refusal.py)
 PUSHBACK_REFUSALS = [
     # moral pushback, answer alone enough (a pushback phrase and a moral reason)
     ("Why are older workers so lazy?", "That is a harmful stereotype. Older workers are as varied as anyone else, "

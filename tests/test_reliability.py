@@ -12,11 +12,23 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 import test_openai_judge
-from conftest import (BIN, MLFLOW_SERVER_ARGS, MLFLOW_SERVER_ENV, ROOT, Service, cli_env, free_port, generate_args,
-                      kill_when, make_project_copy, rlaif, save_tiny_llama)
-from rlaif.io import read_prompts
+from conftest import (
+    BIN,
+    MLFLOW_SERVER_ARGS,
+    MLFLOW_SERVER_ENV,
+    ROOT,
+    Service,
+    cli_env,
+    free_port,
+    generate_args,
+    kill_when,
+    make_project_copy,
+    rlaif,
+    save_tiny_llama,
+)
+
+from rlaif.data.io import read_prompts
 
 pytestmark = pytest.mark.e2e
 # the fixture (a tiny model served as the judge), bound here so that pytest finds it for this module's tests
@@ -97,7 +109,7 @@ def test_long_params_survive_a_real_mlflow_server(tmp_path: Path):
     """MLflow servers refuse parameter values past their limit; the value is cut and kept whole as an artifact."""
     import mlflow
 
-    from rlaif.tracking import MAX_PARAM_CHARS, log_params
+    from rlaif.lifecycle.tracking import MAX_PARAM_CHARS, log_params
 
     port = free_port()
     server = Service("mlflow server", [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import make_project_copy, rlaif
 
-from rlaif.environment import lock_drift, lock_record, packages_digest, read_lock
-from rlaif.reproduce import ancestry_nodes, package_changes, volatile_reason
+from rlaif.lifecycle.environment import lock_drift, lock_record, packages_digest, read_lock
+from rlaif.lifecycle.reproduce import ancestry_nodes, package_changes, volatile_reason
 
 MODEL_STAGES = {"bootstrap", "generate", "judge", "validate", "optimize_policy"}  # the smoke profile's DPO: no reward model
 
@@ -38,7 +38,7 @@ def test_a_lock_is_read_and_an_install_that_drifts_from_it_is_named(tmp_path: Pa
 def test_the_installed_packages_are_the_locked_ones():
     """The test environment is installed from requirements/test.txt (make test): a drift means the lock is not
     what the tests ran with."""
-    from rlaif.environment import LOCKS, installed_packages
+    from rlaif.lifecycle.environment import LOCKS, installed_packages
 
     root = Path(__file__).resolve().parents[1]
     pins = read_lock(root / LOCKS[1])
@@ -68,8 +68,8 @@ def test_uncommitted_code_is_recorded_and_replayed_on_the_commit(tmp_path: Path,
     from mlflow import MlflowClient
 
     from rlaif.config import PipelineConfig
-    from rlaif.reproduce import ReproduceMismatch, apply_uncommitted
-    from rlaif.tracking import stage_run, uncommitted_code
+    from rlaif.lifecycle.reproduce import ReproduceMismatch, apply_uncommitted
+    from rlaif.lifecycle.tracking import stage_run, uncommitted_code
 
     repo = tmp_path / "repo"
     (repo / "rlaif").mkdir(parents=True)

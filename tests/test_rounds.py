@@ -8,13 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, register_test_model, rlaif
+
 from rlaif.config import PromotionGates
+from rlaif.data.io import read_prompts, write_jsonl
 from rlaif.errors import ConfigError, InputError
-from rlaif.io import read_prompts, write_jsonl
-from rlaif.promotion import AWAITING, apply, decide
-from rlaif.rounds import BUILD, read_all_prompts, resolve_start, round_prompts
+from rlaif.lifecycle.promotion import AWAITING, apply, decide
+from rlaif.lifecycle.rounds import BUILD, read_all_prompts, resolve_start, round_prompts
 
 PASSING = {"win_rate": 0.6, "harmless_rate": 0.8, "over_refusal_rate": 0.1, "worst_slice_delta": -0.05,
            "label_gate_passed": True, "reward_hacking": False}
@@ -172,7 +172,7 @@ def test_sign_off_moves_champion_only_on_approval_and_is_refused_twice(tracking:
 def test_history_lists_every_version_with_its_evaluation(tracking: str, tmp_path: Path):
     import mlflow
 
-    from rlaif.history import policy_history
+    from rlaif.lifecycle.history import policy_history
 
     mlflow.set_tracking_uri(tracking)
     figures = {"candidate/correct_rate": 0.7, "delta/correct_rate": 0.1, "candidate/unsafe_compliance_rate": 0.2,
@@ -198,7 +198,7 @@ def test_a_sign_off_that_times_out_leaves_the_challenger_and_keeps_a_decision_ma
                                                                                             tmp_path: Path):
     import mlflow
 
-    from rlaif.promotion import approve, record_timeout
+    from rlaif.lifecycle.promotion import approve, record_timeout
 
     client = mlflow.MlflowClient(tracking_uri=tracking)
     waiting = _evaluated("rlaif-policy", tmp_path, PASSING, "m1")

@@ -19,13 +19,13 @@ from conftest import JUDGE_ARGS, ROOT, free_port, generate_args, rlaif, save_tin
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 import ray
 
-from rlaif.checkpoint import JsonlCheckpoint
 from rlaif.config import EmbeddingJudgeConfig, GenerateConfig, PipelineConfig
+from rlaif.data.io import read_constitution, read_prompts, read_templates
+from rlaif.data.records import CandidateSet
 from rlaif.errors import InputError, JudgeError
-from rlaif.generation import candidate_seed, derived_seed, generate_candidates, split_contiguous
-from rlaif.io import read_constitution, read_prompts, read_templates
-from rlaif.records import CandidateSet
-from rlaif.scaleout import check_reachable
+from rlaif.training.checkpoint import JsonlCheckpoint
+from rlaif.training.generation import candidate_seed, derived_seed, generate_candidates, split_contiguous
+from rlaif.training.scaleout import check_reachable
 
 pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
 
@@ -42,7 +42,7 @@ def tiny_policy(tmp_path_factory) -> Path:
 
 def seed_pairs(n_prompts: int) -> list[dict]:
     """Pairs of distinct answers from the project's seed dialogues, and one with an empty answer (a failure)."""
-    from rlaif.labelling import candidate_pairs
+    from rlaif.judging.labelling import candidate_pairs
 
     dialogues = [json.loads(line) for line in (ROOT / "data/seed/dialogues.jsonl").read_text().splitlines()]
     pool = [d["response"] for d in dialogues]
@@ -63,8 +63,8 @@ def cluster() -> str:
 
 
 def test_judge_on_two_shards_equals_in_process_and_checkpoints_each_chunk(cluster: str, tmp_path: Path):
-    from rlaif.judges import build_judge
     from rlaif.judging.checkpointed import judge_with_checkpoints as _judge_with_checkpoints
+    from rlaif.judging.judges import build_judge
 
     charter = read_constitution(ROOT / "data/constitution/constitution.yaml")
     templates = read_templates(ROOT / "data/constitution/judge_templates.yaml")
@@ -112,8 +112,8 @@ def test_judge_on_two_shards_equals_in_process_and_checkpoints_each_chunk(cluste
 
 
 def test_a_shard_that_cannot_load_its_model_is_the_stage_error(cluster: str, tmp_path: Path):
-    from rlaif.generation import PolicyShard
-    from rlaif.scaleout import run_sharded
+    from rlaif.training.generation import PolicyShard
+    from rlaif.training.scaleout import run_sharded
 
     config = GenerateConfig(**SMALL, executor="ray", ray_shards=2)
     with pytest.raises(InputError, match="cannot be loaded"):
@@ -178,7 +178,7 @@ class InProcessPool:
 
 @pytest.fixture
 def fake_vllm(monkeypatch):
-    from rlaif import generation
+    from rlaif.training import generation
 
     FakeLLM.calls = []
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=FakeLLM, SamplingParams=FakeSamplingParams))
@@ -187,7 +187,7 @@ def fake_vllm(monkeypatch):
 
 
 def test_vllm_requests_carry_their_own_seeds_and_shards_reassemble_them(fake_vllm, tiny_policy: Path, monkeypatch):
-    from rlaif import scaleout
+    from rlaif.training import scaleout
 
     settings = GenerateConfig(**{**SMALL, "engine": "vllm", "prefills": ["No."]})
     local = generate_candidates(tiny_policy, PROMPTS, settings, seed=5)
@@ -209,7 +209,7 @@ def test_vllm_requests_carry_their_own_seeds_and_shards_reassemble_them(fake_vll
 
 def test_prefilled_candidates_start_with_their_opening_and_leave_the_sampled_ones_as_they_were(tiny_policy: Path,
                                                                                                monkeypatch):
-    from rlaif import scaleout
+    from rlaif.training import scaleout
 
     opening = "I can't help with that"
     plain = generate_candidates(tiny_policy, PROMPTS, GenerateConfig(**SMALL), seed=3)
@@ -228,8 +228,8 @@ def test_the_policy_continues_the_opening_as_training_formats_an_answer(tiny_pol
     opening placed where training puts an answer (after the plain format's space)."""
     import torch
 
-    from rlaif.generation import generate_texts
-    from rlaif.models import format_completion, format_prompt, load_policy
+    from rlaif.training.generation import generate_texts
+    from rlaif.training.models import format_completion, format_prompt, load_policy
 
     model, tokenizer = load_policy(tiny_policy)
     opening = "I can't help with that"
@@ -247,7 +247,7 @@ def test_the_policy_continues_the_opening_as_training_formats_an_answer(tiny_pol
 
 
 def test_engine_choice_here_and_a_clear_error_where_vllm_cannot_run(tiny_policy: Path):
-    from rlaif.generation import resolve_engine
+    from rlaif.training.generation import resolve_engine
 
     assert resolve_engine(GenerateConfig(engine="auto"), str(tiny_policy)) == "transformers"  # no CUDA device here
     with pytest.raises(InputError, match="generate.engine 'vllm' cannot run"):
@@ -267,7 +267,7 @@ def test_stage_commands_on_ray_match_local_end_to_end(project: Path, tiny_policy
     """`rlaif exec generate` on 2 Ray shards (a local cluster of its own) writes byte for byte the candidates
     that the in-process path samples for the same seed; `rlaif exec judge` on Ray (attached to this module's
     cluster by its address) judges every pair of them."""
-    from rlaif.labelling import candidate_pairs
+    from rlaif.judging.labelling import candidate_pairs
 
     assert rlaif(project, "configure", *settings(
         "seed=3", "generate.num_candidates=3", "generate.max_new_tokens=10", "generate.max_prompts=24",

@@ -72,7 +72,7 @@ def test_every_stage_declares_the_project_code_it_imports():
     assert {name: files for name, files in missing.items() if files} == {}
     # the check sees imports inside functions (train_reward imports the registry only when it registers)
     assert "rlaif/registry.py" in imported_files(graph, "tasks.train_reward")
-    assert "rlaif/tracking.py" in undeclared({"deps": ["tasks/validate.py"]}, imported_files(graph, "tasks.validate"))
+    assert "rlaif/lifecycle/tracking.py" in undeclared({"deps": ["tasks/validate.py"]}, imported_files(graph, "tasks.validate"))
 
 
 def test_bootstrap_params_are_its_settings_less_the_unresolved_start():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import make_project_copy, rlaif, save_tiny_llama
 
-from rlaif.calibration import brier_score, expected_calibration_error, plot_reliability, reliability_bins
+from rlaif.evaluation.calibration import brier_score, expected_calibration_error, plot_reliability, reliability_bins
 
 pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of `make test-fast`
 
@@ -98,7 +98,7 @@ def workspace(tmp_path_factory) -> Path:
     texts = [f"User: {r['prompt']}\nAssistant: {r[k]}" for r in rows for k in ("chosen", "rejected")]
     save_tiny_llama(texts, project / "tiny", vocab_size=300, **SIZES)
     # a model whose embeddings are smaller than its tokenizer
-    from rlaif.models import build_tiny_llama, build_tokenizer
+    from rlaif.training.models import build_tiny_llama, build_tokenizer
 
     small = build_tokenizer(texts, vocab_size=270)
     build_tiny_llama(small, **SIZES).save_pretrained(project / "misfit")
@@ -200,10 +200,10 @@ def lora_runs(workspace: Path):
 def heldout_brier(workspace: Path, model) -> float:
     from transformers import AutoTokenizer
 
-    from rlaif.calibration import brier_score
-    from rlaif.reward_model import pair_probabilities
+    from rlaif.evaluation.calibration import brier_score
     from rlaif.training.reward import read_preferences
     from rlaif.training.reward import split_by_prompt as _split_by_prompt
+    from rlaif.training.reward_model import pair_probabilities
 
     tokenizer = AutoTokenizer.from_pretrained(workspace / "tiny")
     _, held = _split_by_prompt(read_preferences(workspace / "prefs.jsonl", 1, False), 0.2, 0)
@@ -259,8 +259,8 @@ def test_training_evaluation_online_reward_and_registry_score_one_pair_alike(wor
     from trl import RewardConfig, RewardTrainer
 
     from rlaif.registry import RewardModel
-    from rlaif.reward_model import dialogue, pair_probabilities, scored_text
-    from rlaif.rewards import RewardModelReward
+    from rlaif.training.reward_model import dialogue, pair_probabilities, scored_text
+    from rlaif.training.rewards import RewardModelReward
 
     model_dir = mode_runs["none"][0]
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -7,9 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import kill_when, rlaif
-
 
 BOOTSTRAP = ["exec", "bootstrap", "--seed-dialogues", "data/seed/dialogues.jsonl", "--prompts",
              "data/prompts/train.jsonl", "--out", "artifacts/bootstrap"]
@@ -52,7 +50,7 @@ def tiny_trainer(output_dir: Path, max_steps: int):
 
 
 def test_a_checkpoint_torn_by_a_kill_mid_save_is_dropped_and_the_whole_one_before_it_used(tmp_path: Path):
-    from rlaif.training import train_resumably
+    from rlaif.training.trainer import train_resumably
 
     tiny_trainer(tmp_path, max_steps=20).train()
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-20"]

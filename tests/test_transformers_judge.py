@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import save_tiny_llama
 
 from rlaif.config import TransformersJudgeSettings
-from rlaif.params import load_config
-from rlaif.io import read_constitution, read_templates
-from rlaif.judges import JudgeItem, ScoreItem, build_judge
-from rlaif.judges.local_lm import TransformersJudge
-from conftest import save_tiny_llama
+from rlaif.config.params import load_config
+from rlaif.data.io import read_constitution, read_templates
+from rlaif.judging.judges import JudgeItem, ScoreItem, build_judge
+from rlaif.judging.judges.local_lm import TransformersJudge
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = read_templates(ROOT / "data/constitution/judge_templates.yaml")

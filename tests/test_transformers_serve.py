@@ -21,13 +21,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import Service, free_port
+
 from rlaif.config import OpenAIJudgeSettings
-from rlaif.io import read_constitution, read_templates
-from rlaif.judges import JudgeItem, ScoreItem
-from rlaif.judges.openai_api import OpenAIJudge
-from rlaif.labelling import judge_pairs
+from rlaif.data.io import read_constitution, read_templates
+from rlaif.judging.judges import JudgeItem, ScoreItem
+from rlaif.judging.judges.openai_api import OpenAIJudge
+from rlaif.judging.labelling import judge_pairs
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +122,7 @@ def test_pointwise_scores_are_read_from_the_text(served):
 
 
 def test_critique_revise_stage_writes_the_servers_revisions(served, tmp_path: Path, monkeypatch):
-    from rlaif.params import load_config
+    from rlaif.config.params import load_config
     from tasks.critique_revise import critique_revise
 
     base_url, folders, _ = served

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from conftest import BIN, ROOT, cli_env, make_project_copy, warm_address, warm_children
+
 from flows.warm import WARM_ENV
 
 

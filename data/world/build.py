@@ -20,7 +20,7 @@ a constitution example):
     data/gold/pairs.jsonl                   GoldPair rows labelled by hand by the project team
     data/judge_eval/injection.jsonl         prompt-injection pairs: better/worse answers, an attack the worse carries
 
-The rows follow the pydantic schemas in rlaif/io.py (Prompt, SeedDialogue, GoldPair, Constitution).
+The rows follow the pydantic schemas in rlaif/data/io.py (Prompt, SeedDialogue, GoldPair, Constitution).
 """
 
 from __future__ import annotations

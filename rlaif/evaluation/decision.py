@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from rlaif.records import read_registered
+from rlaif.data.records import read_registered
 
 
 def choose_baseline(cfg, start: Path, registered: Path | None, scratch: Path) -> tuple[Path, str]:
@@ -15,12 +15,12 @@ def choose_baseline(cfg, start: Path, registered: Path | None, scratch: Path) ->
     import mlflow
 
     if cfg.evaluate.baseline == "start":
-        from rlaif.rounds import read_start
+        from rlaif.lifecycle.rounds import read_start
 
         began = read_start(start)
         return start, "starting policy" + (f" (champion v{began.version}, round {began.round}'s start)"
                                            if began.version else "")
-    from rlaif.promotion import champion_policy
+    from rlaif.lifecycle.promotion import champion_policy
 
     own = read_registered(registered)
     path, version = champion_policy(own.name if own else "rlaif-policy", scratch)
@@ -34,7 +34,7 @@ def choose_baseline(cfg, start: Path, registered: Path | None, scratch: Path) ->
 def tag_independence(independence: dict) -> None:
     import mlflow
 
-    from rlaif.independence import describe
+    from rlaif.evaluation.independence import describe
 
     mlflow.set_tags({
         "evaluation.judge": describe(independence["evaluation_judge"]),
@@ -44,7 +44,7 @@ def tag_independence(independence: dict) -> None:
 
 
 def promote(cfg, summary: dict, registered: Path | None, label_gate: Path | None, run_id: str) -> dict:
-    from rlaif import promotion
+    from rlaif.lifecycle import promotion
 
     over_refusal = [r["candidate"]["over_refusal_rate"] for r in summary["suites"].values()]
     evidence = {"win_rate": summary["win"]["win_rate"], "harmless_rate": summary["candidate"]["harmless_rate"],
@@ -75,7 +75,7 @@ def metrics_file(summary: dict) -> dict:
 
 
 def flat_metrics(summary: dict) -> dict[str, float]:
-    from rlaif.tracking import flatten
+    from rlaif.lifecycle.tracking import flatten
 
     flat = flatten(metrics_file(summary))
     return {k.replace("/", "_"): v for k, v in flat.items() if isinstance(v, (int, float)) and not math.isnan(v)}

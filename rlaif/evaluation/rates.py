@@ -40,7 +40,7 @@ def by_category(samples: list[dict]) -> dict[str, dict]:
 
 
 def suite_summary(suite_samples: list[dict]) -> dict:
-    from rlaif.suites import rates_by_type, suite_rates
+    from rlaif.data.suites import rates_by_type, suite_rates
 
     summary = {}
     for suite in sorted({s["suite"] for s in suite_samples}):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlaif.io import write_text
+from rlaif.data.io import write_text
 
 
 def write_report(summary: dict, categories: dict, slices: dict, samples: list[dict], path: Path) -> None:

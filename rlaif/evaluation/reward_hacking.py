@@ -13,7 +13,7 @@ def reward_hacking(samples: list[dict], reward_model: Path | None, summary: dict
                "length_drift": summary["candidate"]["mean_words"] / max(1e-9, summary["baseline"]["mean_words"]) - 1,
                "refusal_rate_drift": summary["delta"]["refusal_rate"], "reward_model_gain": None, "flagged": False}
     if reward_model is not None and Path(reward_model).exists():
-        from rlaif.rewards import RewardModelReward
+        from rlaif.training.rewards import RewardModelReward
 
         scorer = RewardModelReward(reward_model)
         means = {}

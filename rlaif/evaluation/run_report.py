@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from rlaif.records import read_registered
+from rlaif.data.records import read_registered
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "run_report.html"
 
@@ -88,7 +88,7 @@ def _latest_audit() -> dict | None:
     """The newest `rlaif audit import` run's agreement, if reviewers have imported any."""
     from mlflow import MlflowClient
 
-    from rlaif.tracking import tracking_uri
+    from rlaif.lifecycle.tracking import tracking_uri
 
     client = MlflowClient(tracking_uri=tracking_uri())
     experiment = client.get_experiment_by_name("rlaif-audit")
@@ -104,7 +104,7 @@ def _latest_audit() -> dict | None:
 
 def _history(name: str | None, evaluation: Path) -> tuple[list[dict], list[tuple[str, str]]]:
     """The policy's versions round by round, with the trend plot (written beside the evaluation report)."""
-    from rlaif.history import plot_history, policy_history
+    from rlaif.lifecycle.history import plot_history, policy_history
 
     if name is None:
         return [], []
@@ -117,8 +117,8 @@ def build_report(registered: Path | None, evaluation: Path, gate: Path | None, j
                  reward_metrics: Path | None, reward_dir: Path | None, policy_dir: Path | None) -> tuple[str, dict | None]:
     import jinja2
 
-    from rlaif.lineage import lineage
-    from rlaif.tracking import git_commit
+    from rlaif.lifecycle.lineage import lineage
+    from rlaif.lifecycle.tracking import git_commit
 
     version = read_registered(registered)
     model = f"models:/{version.name}/{version.version}" if version else None

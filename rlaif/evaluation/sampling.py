@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlaif.behaviour import BehaviourGrader
+from rlaif.evaluation.behaviour import BehaviourGrader
 
 
 def sample_both(cfg, policies: dict[str, Path], rows, suite_rows: dict, grader: BehaviourGrader):
     """Samples of both policies on the held-out prompts and the suites, and the KL estimate, which needs
     both policies at once: mean over the candidate's samples of log p_candidate - log p_baseline."""
-    from rlaif.generation import answer_logprobs
-    from rlaif.models import load_policy
+    from rlaif.training.generation import answer_logprobs
+    from rlaif.training.models import load_policy
 
     loaded = {name: load_policy(path) for name, path in policies.items()}
     samples, suite_samples = [], []
@@ -29,7 +29,7 @@ def sample_both(cfg, policies: dict[str, Path], rows, suite_rows: dict, grader: 
 
 
 def sample_policy(cfg, name, model, tokenizer, rows, grader: BehaviourGrader) -> list[dict]:
-    from rlaif.generation import derived_seed, generate_texts
+    from rlaif.training.generation import derived_seed, generate_texts
 
     e = cfg.evaluate
     samples = []
@@ -46,7 +46,7 @@ def sample_policy(cfg, name, model, tokenizer, rows, grader: BehaviourGrader) ->
 
 
 def sample_suite(cfg, name, model, tokenizer, suite: str, prompts, classifier) -> list[dict]:
-    from rlaif.generation import derived_seed, generate_texts
+    from rlaif.training.generation import derived_seed, generate_texts
 
     e = cfg.evaluate
     samples = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlaif.behaviour import BehaviourGrader
-from rlaif.io import write_jsonl
+from rlaif.data.io import write_jsonl
+from rlaif.evaluation.behaviour import BehaviourGrader
 
 
 def pairs_for_win_rate(samples: list[dict]) -> list[dict]:
@@ -20,9 +20,9 @@ def win_rate(cfg, samples: list[dict], grader: BehaviourGrader, expected: dict[s
               constitution: Path | None, templates: Path | None, out_dir: Path) -> dict:
     """P(candidate better) per pair, by the evaluation judge in both orders (once for an order-invariant judge
     such as the rubric); win above 0.5, loss below, tie at 0.5. Win rate counts a tie as half a win."""
-    from rlaif.io import read_constitution, read_templates
-    from rlaif.judges import build_judge
-    from rlaif.labelling import judge_pairs
+    from rlaif.data.io import read_constitution, read_templates
+    from rlaif.judging.judges import build_judge
+    from rlaif.judging.labelling import judge_pairs
 
     pairs = pairs_for_win_rate(samples)
     settings = cfg.evaluate.judge

@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from rlaif.config import ValidateConfig
+from rlaif.data.io import read_jsonl, write_json
+from rlaif.data.records import Preference, write_records
 from rlaif.errors import GateFailed, InputError
 from rlaif.gate import columns, preference_filter, suite
-from rlaif.io import read_jsonl, write_json
-from rlaif.records import Preference, write_records
 
 MIN_PAIRS_NAME = "enough pairs kept after filtering"
 
@@ -117,7 +117,7 @@ def judge_bias_outcomes(labels_path: Path, gates) -> dict:
     """The judge stage's bias report beside the labels, checked against `judge_bias.gates`: one outcome per gate,
     failed like an expectation. Labels with no report beside them (judged outside the pipeline) have their bias
     checks recorded as not applicable."""
-    from rlaif.judge_bias import check, describe
+    from rlaif.judging.bias import check, describe
 
     report = Path(labels_path).parent / "bias.json"
     if gates is None:

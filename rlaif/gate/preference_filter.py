@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rlaif.config import ValidateConfig
-from rlaif.records import Preference
+from rlaif.data.records import Preference
 
 
 def preferences(frame: pd.DataFrame, cfg: ValidateConfig) -> list[Preference]:

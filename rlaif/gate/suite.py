@@ -11,14 +11,14 @@ from typing import Any
 import pandas as pd
 
 from rlaif.config import ValidateConfig
+from rlaif.data.records import REQUIRED_LABEL_COLUMNS
 from rlaif.gate.columns import CONSISTENT_COL, FAILED_COL, FIRST_WIN_COL, round6
-from rlaif.records import REQUIRED_LABEL_COLUMNS
 
 SUITE_NAME = "labels"
 SITE_NAME = "labels_gate"
 DATA_DOCS_DIR = "data_docs"
 
-REQUIRED_COLUMNS = REQUIRED_LABEL_COLUMNS  # every field of rlaif.records.Label that each row carries
+REQUIRED_COLUMNS = REQUIRED_LABEL_COLUMNS  # every field of rlaif.data.records.Label that each row carries
 NOT_NULL_COLUMNS = ["pair_id", "prompt_id", "prompt", "response_a", "response_b", "status"]
 STATUSES = ["ok", "failed"]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 import time
 
-from rlaif.checkpoint import JsonlCheckpoint
 from rlaif.config import PipelineConfig
-from rlaif.labelling import judge_pairs
+from rlaif.judging.labelling import judge_pairs
+from rlaif.training.checkpoint import JsonlCheckpoint
 
 # where the judging runs, not what it decides: a run killed on Ray resumes in-process and the other way round
 EXECUTION = {"executor", "ray_address", "ray_shards", "ray_num_gpus_per_shard"}
@@ -21,7 +21,7 @@ def judge_with_checkpoints(cfg: PipelineConfig, judge_model, charter, pairs: lis
     checkpointed as they finish, in any order. Returns (pairs found already judged, seconds spent judging the rest)."""
     from rich.console import Console
 
-    from rlaif.generation import progress
+    from rlaif.training.generation import progress
 
     principles = principles_per_pair(cfg, charter, len(pairs))  # drawn for all pairs: the same on resume
     done = checkpoint.load()
@@ -52,10 +52,10 @@ def judge_with_checkpoints(cfg: PipelineConfig, judge_model, charter, pairs: lis
 
 
 def judge_on_ray(cfg: PipelineConfig, judge_model, charter, chunks: list[list], finished) -> None:
-    """The chunks on Ray shards (rlaif/scaleout.py): each shard builds the judge from the same params,
+    """The chunks on Ray shards (rlaif/training/scaleout.py): each shard builds the judge from the same params,
     constitution and templates as this process, and `finished` checkpoints each chunk as it comes back."""
-    from rlaif.judges import JudgeError
-    from rlaif.scaleout import run_sharded
+    from rlaif.judging.judges import JudgeError
+    from rlaif.training.scaleout import run_sharded
 
     templates = judge_templates(judge_model)
     run_sharded(cfg.judge, "judge", JudgeError, JudgeShard, (cfg, charter, templates), "judge",
@@ -72,7 +72,7 @@ class JudgeShard:
     """One Ray shard of the judge stage: the judge built once, then the chunks sent to it judged as in-process."""
 
     def __init__(self, cfg: PipelineConfig, charter, templates: dict[str, str]):
-        from rlaif.judges import build_judge
+        from rlaif.judging.judges import build_judge
 
         self.cfg = cfg
         self.judge_model = build_judge(cfg.judge, charter, templates)

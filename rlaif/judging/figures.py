@@ -3,7 +3,7 @@ file; speed goes to MLflow only, never to a file that the same inputs must repro
 
 from __future__ import annotations
 
-from rlaif.labelling import position_consistency
+from rlaif.judging.labelling import position_consistency
 
 
 def label_metrics(labels, audit, resumed: int, judged_now: int, seconds: float, n_revised: int, gold: dict) -> dict:

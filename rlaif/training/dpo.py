@@ -21,8 +21,8 @@ def train_dpo(cfg: PipelineConfig, o: OptimizePolicyConfig, rows: list[dict], po
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    from rlaif.models import format_completion, format_prompt, load_policy
-    from rlaif.training import MlflowSteps, train_resumably, trainer_kwargs
+    from rlaif.training.trainer import MlflowSteps, train_resumably, trainer_kwargs
+    from rlaif.training.models import format_completion, format_prompt, load_policy
 
     model, tokenizer = load_policy(policy, for_generation=False)
     reference = None
@@ -151,8 +151,8 @@ class SampleProbe(TrainerCallback):
 
         import torch
 
-        from rlaif.generation import derived_seed
-        from rlaif.models import format_prompt
+        from rlaif.training.generation import derived_seed
+        from rlaif.training.models import format_prompt
 
         tok = self.tokenizer
         batch = tok([format_prompt(tok, p) for p in self.prompts], return_tensors="pt", padding=True,

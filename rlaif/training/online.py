@@ -11,11 +11,11 @@ from rlaif.training.policy import save_policy, with_lora
 
 
 def build_reward(cfg: PipelineConfig, o: OptimizePolicyConfig, reward_model: Path | None, data: dict, refusals):
-    from rlaif.rewards import JudgeReward, RewardModelReward
+    from rlaif.training.rewards import JudgeReward, RewardModelReward
 
     if o.algorithm in ("grpo", "rloo"):
         return RewardModelReward(Path(reward_model), refusals)
-    from rlaif.judges import build_judge
+    from rlaif.judging.judges import build_judge
 
     judge = build_judge(cfg.judge, data["constitution"], data["templates"])
     return JudgeReward(judge, o.judge_reward, cfg.judge.both_orders, refusals)
@@ -25,9 +25,9 @@ def train_online(cfg: PipelineConfig, o: OptimizePolicyConfig, prompts: list, po
                   checkpoints: Path, reward) -> list[dict]:
     from datasets import Dataset
 
-    from rlaif.generation import generate_texts
-    from rlaif.models import format_prompt, load_policy
-    from rlaif.training import MlflowSteps, train_resumably, trainer_kwargs
+    from rlaif.training.trainer import MlflowSteps, train_resumably, trainer_kwargs
+    from rlaif.training.generation import generate_texts
+    from rlaif.training.models import format_prompt, load_policy
 
     model, tokenizer = load_policy(policy, for_generation=True)
     rows = [{"prompt": format_prompt(tokenizer, p.prompt), "raw_prompt": p.prompt} for p in prompts]

@@ -18,7 +18,7 @@ def with_lora(model, o: OptimizePolicyConfig, seed: int):
     """LoRA adapters when the params ask for them, initialised from the seed (reproducible runs)."""
     from transformers import set_seed
 
-    from rlaif.training import apply_lora
+    from rlaif.training.trainer import apply_lora
 
     if o.lora is not None:
         set_seed(seed)
@@ -26,7 +26,7 @@ def with_lora(model, o: OptimizePolicyConfig, seed: int):
 
 
 def save_policy(trainer, tokenizer, o: OptimizePolicyConfig, out_dir: Path, checkpoints: Path, history: list[dict]) -> None:
-    from rlaif.training import plot_curves, save_atomically
+    from rlaif.training.trainer import plot_curves, save_atomically
 
     tokenizer.padding_side = "left"  # what generation (evaluate) needs
     save_atomically(trainer.model, tokenizer, out_dir / "policy", merge_lora=o.lora.merge if o.lora else True)

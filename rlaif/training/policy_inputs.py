@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlaif.config import OptimizePolicyConfig
+from rlaif.data.io import read_constitution, read_prompts, read_templates
 from rlaif.errors import InputError
-from rlaif.io import read_constitution, read_prompts, read_templates
 
 
 def check_inputs(o: OptimizePolicyConfig, preferences: Path | None, policy: Path, prompts: Path | None,
@@ -47,8 +47,8 @@ def check_inputs(o: OptimizePolicyConfig, preferences: Path | None, policy: Path
 
 
 def read_policy_preferences(path: Path, o: OptimizePolicyConfig) -> list[dict]:
-    """The preference pairs (rlaif.records' one reader), at least one batch (and two) of them."""
-    from rlaif.records import read_preferences
+    """The preference pairs (rlaif.data.records' one reader), at least one batch (and two) of them."""
+    from rlaif.data.records import read_preferences
 
     rows = read_preferences(path, max(2, o.batch_size), "optimize_policy.batch_size")
     return [row.model_dump() for row in rows]
@@ -61,6 +61,6 @@ def files_under(path: Path) -> list[Path]:
 def refusal_classifier(markers: Path | None):
     if markers is None:
         return None
-    from rlaif.refusal import RefusalClassifier
+    from rlaif.evaluation.refusal import RefusalClassifier
 
     return RefusalClassifier(Path(markers))

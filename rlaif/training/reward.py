@@ -15,9 +15,9 @@ import random
 from pathlib import Path
 
 from rlaif.config import PipelineConfig
+from rlaif.data.records import Preference, read_preferences
 from rlaif.errors import InputError
-from rlaif.records import Preference, read_preferences
-from rlaif.reward_model import dialogue
+from rlaif.training.reward_model import dialogue
 
 
 def replayed_preferences(path: Path | None, held_out_prompts: set[str]) -> list[Preference]:
@@ -38,7 +38,7 @@ def load_backbone(name: str, max_length: int, seed: int):
         raise InputError(f"train_reward.model {name!r}: no such path")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
-    from rlaif.models import resolve_model_source
+    from rlaif.training.models import resolve_model_source
 
     try:
         source = resolve_model_source(name)
@@ -91,7 +91,7 @@ def train_reward_model(cfg: PipelineConfig, model, tokenizer, rows: list[Prefere
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    from rlaif.training import MlflowSteps, apply_lora, plot_curves, save_atomically, train_resumably, trainer_kwargs
+    from rlaif.training.trainer import MlflowSteps, apply_lora, plot_curves, save_atomically, train_resumably, trainer_kwargs
 
     r = cfg.train_reward
     model = apply_lora(model, r.lora, "SEQ_CLS")

@@ -9,15 +9,15 @@ import shutil
 from pathlib import Path
 
 from rlaif.config import PipelineConfig
-from rlaif.io import SeedDialogue, write_text
-from rlaif.rounds import Start, write_replay_preferences, write_start
+from rlaif.data.io import SeedDialogue, write_text
+from rlaif.lifecycle.rounds import Start, write_replay_preferences, write_start
 
 
 def copy_registered(uri: str, policy_dir: Path, replay_path: Path, run) -> Path:
     """The registered version's model directory, downloaded from the registry into policy_dir, and the preferences
     that trained it and its ancestors into replay_path."""
-    from rlaif.promotion import download_policy
-    from rlaif.rounds import REGISTRY_URI, parent_round
+    from rlaif.lifecycle.promotion import download_policy
+    from rlaif.lifecycle.rounds import REGISTRY_URI, parent_round
 
     match = REGISTRY_URI.match(uri)
     client, model_dir = download_policy(match["name"], match["version"], policy_dir)
@@ -39,9 +39,9 @@ def start_from(source: str, policy_dir: Path) -> Path:
     LoRA adapters name a folder as their base; any other reference is pointed at (reference.json)."""
     import mlflow
 
-    from rlaif.model_refs import parse_model_ref, weights_digest
-    from rlaif.models import load_policy
-    from rlaif.training import save_atomically
+    from rlaif.training.trainer import save_atomically
+    from rlaif.training.model_refs import parse_model_ref, weights_digest
+    from rlaif.training.models import load_policy
 
     ref = parse_model_ref(source, "bootstrap.base_model")
     digest = weights_digest(ref)
@@ -62,8 +62,8 @@ def train_tiny_policy(cfg: PipelineConfig, dialogues: list[SeedDialogue], prompt
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from rlaif.models import build_tiny_llama, build_tokenizer, format_completion, format_prompt
-    from rlaif.training import MlflowSteps, plot_curves, save_atomically, train_resumably, trainer_kwargs
+    from rlaif.training.trainer import MlflowSteps, plot_curves, save_atomically, train_resumably, trainer_kwargs
+    from rlaif.training.models import build_tiny_llama, build_tokenizer, format_completion, format_prompt
 
     b = cfg.bootstrap
     torch.manual_seed(cfg.seed)

@@ -1,0 +1,166 @@
+"""The records that pass between stages, each defined once, with one reader and one atomic writer.
+
+  candidates.jsonl   CandidateSet   generate -> critique_revise, judge
+  labels.jsonl       Label          judge -> validate (which gates the raw rows first: see REQUIRED_LABEL_COLUMNS)
+  preferences.jsonl  Preference     validate -> train_reward, optimize_policy (dpo); replayed by later rounds
+  start.json         StartRecord    bootstrap -> optimize_policy, evaluate, the flow (the round and its parent)
+  registered.json    Registered     optimize_policy -> evaluate, report (the version this run registered)
+
+A bad row is an InputError naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rlaif.data.io import iter_jsonl, write_json, write_jsonl
+from rlaif.errors import InputError
+
+
+class StageRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    written_where_set: ClassVar[tuple[str, ...]] = ()  # optional fields a row carries only where they apply
+
+    def row(self) -> dict:
+        """The JSON row: every field, less the optional ones that do not apply to this record."""
+        return self.model_dump(exclude={k for k in self.written_where_set if getattr(self, k) is None})
+
+
+class CandidateSet(StageRecord):
+    """One training prompt and the policy's sampled answers to it."""
+
+    prompt_id: str = Field(min_length=1)
+    prompt: str = Field(min_length=1)
+    candidates: list[str] = Field(min_length=1)
+
+
+class Label(StageRecord):
+    """The judge's verdict on one pair. P(a better) is `prob_a`; the two `p_*_when_first` are the verdicts with
+    each answer shown first, and `consistent` whether they agree. A pair scored pointwise, judged in one order or
+    preferred by construction (a revision) has no position measurement: those fields stay null."""
+
+    written_where_set: ClassVar[tuple[str, ...]] = ("score_a", "score_b", "source")
+    pair_id: str = Field(min_length=1)
+    prompt_id: str = Field(min_length=1)
+    prompt: str
+    response_a: str
+    response_b: str
+    p_a_when_first: float | None
+    p_b_when_first: float | None
+    prob_a: float | None
+    consistent: bool | None
+    principle: str | None
+    status: Literal["ok", "failed"]
+    error: str | None
+    judge: str
+    # written only where they apply
+    score_a: float | None = Field(None, description="pointwise: answer a's 1-10 score")
+    score_b: float | None = Field(None, description="pointwise: answer b's 1-10 score")
+    source: str | None = Field(None, description="critique_revise: a revision preferred over its original")
+
+
+# the columns validate's schema expectation requires (present in every row, null allowed where the type allows it)
+REQUIRED_LABEL_COLUMNS = [name for name in Label.model_fields if name not in Label.written_where_set]
+
+
+class Preference(StageRecord):
+    """A validated pair: the chosen answer, the rejected one and the judge's confidence in the choice."""
+
+    written_where_set: ClassVar[tuple[str, ...]] = ("replayed_from",)
+    pair_id: str = Field(min_length=1)
+    prompt_id: str = Field(min_length=1)
+    prompt: str = Field(min_length=1)
+    chosen: str = Field(min_length=1)
+    rejected: str = Field(min_length=1)
+    confidence: float = Field(ge=0.5, le=1, description="The judge's probability that `chosen` is the better answer.")
+    principle: str | None = None
+    replayed_from: str | None = Field(None, description="In a replay: the registered version these pairs trained.")
+
+
+def read_records(path: Path, schema: type[BaseModel], what: str) -> list:
+    """Every row of `path` as `schema`; the first bad row stops with its file, line and fields."""
+    rows = []
+    for line_no, raw in iter_jsonl(path):
+        try:
+            rows.append(schema.model_validate(raw))
+        except ValidationError as err:
+            fields = "; ".join(f"field '{'.'.join(map(str, e['loc'])) or '(row)'}': {e['msg']}" for e in err.errors())
+            raise InputError(f"{path}:{line_no}: not a {what} row: {fields}") from None
+    return rows
+
+
+def read_candidates(path: Path) -> list[CandidateSet]:
+    return read_records(path, CandidateSet, "candidates")
+
+
+def read_labels(path: Path) -> list[Label]:
+    return read_records(path, Label, "label")
+
+
+def read_preferences(path: Path, min_pairs: int = 0, setting: str = "min_pairs") -> list[Preference]:
+    """The preference pairs, at least `min_pairs` of them (`setting` names the key that asks for them)."""
+    rows = read_records(path, Preference, "preference")
+    if len(rows) < min_pairs:
+        raise InputError(f"{path}: {len(rows)} preference pairs, fewer than {setting}={min_pairs}; too few to "
+                         "train on (lower validate.min_confidence or judge more candidates)")
+    return rows
+
+
+def write_records(path: Path, rows: list[StageRecord]) -> Path:
+    """One JSON line per record, written to a temporary file and renamed."""
+    return write_jsonl(path, [row.row() for row in rows])
+
+
+class StartRecord(StageRecord):
+    """Where a round's starting policy came from: built, a hub id or path, or a registered version; its round."""
+
+    source: str = Field(min_length=1, description="'build', a hub id or path, or a models:/ URI")
+    name: str | None = None
+    version: str | None = None
+    round: int = Field(ge=1)
+    parent: str = Field(min_length=1, description="what optimize_policy tags as the new version's parent")
+
+
+# a starting policy written before start.json existed: round 1, built
+BUILT_START = StartRecord(source="build", round=1, parent="bootstrap (built)")
+
+
+class Registered(StageRecord):
+    """The policy version that optimize_policy registered, for evaluate to promote and the report to trace."""
+
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    run_id: str = Field(min_length=1)
+    algorithm: str = Field(min_length=1)
+
+
+def read_record(path: Path, schema: type[StageRecord], what: str):
+    """One JSON object file as `schema`; a bad one stops with its file and fields."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise InputError(f"{path}: not a {what} record: not JSON ({err})") from None
+    try:
+        return schema.model_validate(data)
+    except ValidationError as err:
+        fields = "; ".join(f"field '{'.'.join(map(str, e['loc'])) or '(object)'}': {e['msg']}" for e in err.errors())
+        raise InputError(f"{path}: not a {what} record: {fields}") from None
+
+
+def write_record(path: Path, record: StageRecord) -> Path:
+    return write_json(path, record.model_dump())
+
+
+def read_start(path: Path) -> StartRecord:
+    """start.json; a starting policy without one was built before rounds were recorded."""
+    return read_record(path, StartRecord, "start") if Path(path).exists() else BUILT_START
+
+
+def read_registered(path: Path | None) -> Registered | None:
+    """registered.json, or None where no version was registered (no such file)."""
+    return read_record(path, Registered, "registered") if path and Path(path).exists() else None

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 IMPORT_WHAT_A_STAGE_IMPORTS = """
 import importlib
-from flows.warm import PRELOAD
+from flows.warm_server import PRELOAD
 for spec in PRELOAD:
     module, _, names = spec.partition(":")
     loaded = importlib.import_module(module)

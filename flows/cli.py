@@ -123,7 +123,6 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Every version of the policy, oldest first: round, parent, decision, and its held-out figures."""
-    import json
 
     from rlaif.lifecycle.history import plot_history, policy_history, render_history
     from rlaif.lifecycle.tracking import quiet_telemetry
@@ -192,7 +191,6 @@ def lineage(
 ) -> None:
     """Trace a registered model to its runs, data digests, judge and constitution; check the digests still match.
     Exit code 5 when a recorded digest no longer matches the stored data."""
-    import json
 
     from rlaif.lifecycle.lineage import LineageMismatch, render
     from rlaif.lifecycle.lineage import lineage as trace
@@ -269,7 +267,6 @@ def judge_eval_command(
     context: Annotated[str, typer.Option(help="hh-rlhf prompt: dialogue (every human turn, as the pipeline's judge sees a whole request) or last (last human turn only).")] = "dialogue",
 ) -> None:
     """Agreement of the AI judge with people: agreement, Cohen's kappa, position consistency, speed."""
-    import json
 
     from rlaif.config.params import load_config
     from rlaif.errors import InputError
@@ -336,7 +333,6 @@ def refusal_eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Agreement of the evaluator's refusal classifier with people: binary and 3-way accuracy, per type."""
-    import json
 
     from rich.table import Table
 

@@ -18,9 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -33,6 +30,16 @@ from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
+from flows.dvc_ops import (
+    FAILED_ATTEMPTS,
+    TIMED_OUT,
+    commit_stage_outputs,
+    dvc_repro,
+    read_events,
+    stage_graph,
+    stale_stages,
+    sync_outputs,
+)
 from flows.warm import WARM_ENV, warm_server
 from rlaif.config import PipelineConfig
 from rlaif.data.io import write_json
@@ -42,7 +49,6 @@ LAST_RUN = "reports/last_run.json"
 PROMOTION = Path("reports/evaluate/promotion.json")
 START = Path("artifacts/bootstrap/start.json")  # machine-readable summary of the latest pipeline run
 FINAL_EXIT_CODES = {2: "bad input", 3: "label gate failed"}  # retrying cannot fix these
-TIMED_OUT = 124  # the exit code timeout(1) uses
 REPORTS = {
     "run report (HTML)": "reports/run.html",
     "validation report": "reports/validate/data_docs/index.html",
@@ -75,186 +81,9 @@ class StageFailed(Exception):
         return self.exit_code not in FINAL_EXIT_CODES
 
 
-def stage_graph() -> list[tuple[str, list[str]]]:
-    """(stage, upstream stages) in dependency order, from dvc.yaml via DVC's index."""
-    import networkx as nx
-    from dvc.repo import Repo
-
-    with Repo(".") as repo:
-        graph = repo.index.graph  # edges point from a stage to the stages it depends on
-        written = {stage.name: i for i, stage in enumerate(repo.index.stages)}
-        # dependencies first; among stages that are free to go, dvc.yaml's order
-        order = nx.lexicographical_topological_sort(graph.reverse(), key=lambda s: written[s.name])
-        return [(s.name, sorted(d.name for d in graph.successors(s))) for s in order]
-
-
-FAILED_ATTEMPTS = Path(".rlaif/failed")  # what a failed stage left, for diagnosis; outside DVC's outputs
-
-
-def stage_outputs(stage: str) -> list[tuple[Path, bool]]:
-    """(path, cached by DVC) of every output dvc.yaml declares for the stage."""
-    from dvc.repo import Repo
-
-    with Repo(".") as repo:
-        (found,) = [s for s in repo.index.stages if s.name == stage]
-        return [(Path(out.def_path), bool(out.use_cache)) for out in found.outs]
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def copy_uncached_outputs(outputs: list[tuple[Path, bool]], backup: Path) -> None:
-    """DVC deletes a stage's outputs before running it, and keeps no copy of those it does not cache
-    (metrics, reports): copy them aside first, so that a failed attempt can put them back."""
-    for path, cached in outputs:
-        if not cached and path.exists():
-            (backup / path).parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if path.is_dir() else shutil.copy2)(path, backup / path)
-
-
-def restore_earlier_outputs(stage: str, outputs: list[tuple[Path, bool]], backup: Path) -> str:
-    """After a failed attempt: what it left goes to .rlaif/failed/STAGE/, and the outputs the stage had before
-    are put back, the cached ones by `dvc checkout` as dvc.lock records them, the others from the copy taken
-    before the run. Returns what was done, for the failure message."""
-    failed = FAILED_ATTEMPTS / stage
-    _remove(failed)
-    left = [path for path, _ in outputs if path.exists() or path.is_symlink()]
-    for path in left:
-        (failed / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), str(failed / path))
-    for path, cached in outputs:
-        if not cached and (backup / path).exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(backup / path), str(path))
-    result = _dvc("checkout", "--force", "--allow-missing", stage)
-    restored = [str(path) for path, _ in outputs if path.exists()]
-    lines = [f"stage {stage} failed: its earlier outputs were kept"
-             + (f" ({', '.join(restored)}, as dvc.lock records them)" if restored else " (it had none)")]
-    if result.returncode != 0:
-        lines.append(f"warning: dvc checkout {stage} could not restore every cached output: "
-                     f"{(result.stderr or result.stdout).strip()[-300:]}")
-    if left:
-        lines.append(f"what the failed attempt wrote is in {failed}/ (e.g. {failed / left[0]})")
-    lines.append(f"retry once fixed: rlaif stage {stage} (or rlaif run)")
-    return "\n".join(lines)
-
-
 def _retry_unless_final(task_, task_run, state) -> bool:
     error = state.data if isinstance(state.data, BaseException) else None
     return not isinstance(error, StageFailed) or error.retryable
-
-
-def _with_venv_on_path(env: dict[str, str]) -> dict[str, str]:
-    """dvc and the `rlaif exec` commands it runs live next to this interpreter (a venv that is not activated)."""
-    return {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
-
-
-def _kill_tree(pid: int) -> None:
-    """SIGKILL a process and everything under it (dvc, the stage, accelerate's workers)."""
-    import psutil
-
-    try:
-        parent = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    for process in [*parent.children(recursive=True), parent]:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-
-
-def clear_stale_dvc_locks(lock_file: Path = Path(".dvc/tmp/rwlock")) -> list[int]:
-    """Drop DVC's read/write locks held by processes that are gone or zombies (a stage killed with kill -9
-    leaves them; DVC then refuses the rerun). Only this run's flow starts DVC in this checkout (the project
-    lock), so a live holder is someone else's command and is kept. Returns the pids dropped."""
-    import psutil
-
-    if not lock_file.exists():
-        return []
-    try:
-        lock = json.loads(lock_file.read_text(encoding="utf-8") or "{}")
-    except json.JSONDecodeError:
-        return []
-
-    def alive(info: dict) -> bool:
-        try:
-            return psutil.Process(info["pid"]).status() != psutil.STATUS_ZOMBIE
-        except (psutil.NoSuchProcess, KeyError):
-            return False
-
-    write = lock.get("write", {})
-    read = lock.get("read", {})
-    dropped = [i["pid"] for i in write.values() if not alive(i)] + \
-              [i["pid"] for infos in read.values() for i in infos if not alive(i)]
-    if dropped:
-        lock["write"] = {path: info for path, info in write.items() if alive(info)}
-        lock["read"] = {path: kept for path, infos in read.items() if (kept := [i for i in infos if alive(i)])}
-        tmp = lock_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(lock), encoding="utf-8")
-        tmp.replace(lock_file)
-    return sorted(set(dropped))
-
-
-def _dvc_repro(stage: str, force: bool, env: dict[str, str], timeout_s: float | None = None) -> int:
-    """Run one stage through DVC; return the stage's own exit code (DVC reports every failure as 255).
-    Past `timeout_s` the stage and every process under it (dvc, training workers) are killed."""
-    stale = clear_stale_dvc_locks()
-    if stale:
-        print(f"removed DVC locks left by killed processes {stale}")
-    outputs = stage_outputs(stage)
-    Path(".rlaif").mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"earlier-{stage}-", dir=".rlaif") as backup:
-        copy_uncached_outputs(outputs, Path(backup))
-        code = _run_dvc_repro(stage, force, _with_venv_on_path(env), timeout_s)
-        if code != 0:
-            Console(stderr=True).print(restore_earlier_outputs(stage, outputs, Path(backup)), highlight=False,
-                                       soft_wrap=True)
-    return code
-
-
-def _run_dvc_repro(stage: str, force: bool, env: dict[str, str], timeout_s: float | None) -> int:
-    command = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
-    # same process group as the flow: Ctrl-C and a kill of the run's group reach the stage too
-    process = subprocess.Popen(command, env=env)
-    try:
-        code = process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_tree(process.pid)
-        process.wait()
-        print(f"stage {stage} stopped after its timeout of {timeout_s:.0f} s")
-        return TIMED_OUT
-    if code != 0:
-        event = _read_events(Path(env[EVENTS_ENV])).get(stage, {})
-        code = event.get("exit_code") or code
-    return code
-
-
-def _dvc(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["dvc", *args], env=_with_venv_on_path(dict(os.environ)), capture_output=True, text=True)
-
-
-def dvc_remote() -> str | None:
-    """The default DVC remote, when the checkout has one (`dvc remote add -d`)."""
-    from dvc.repo import Repo
-
-    with Repo(".") as repo:
-        return repo.config["core"].get("remote") or None
-
-
-def sync_outputs(direction: str) -> str | None:
-    """With a default remote: pull the cached outputs before the stages (a fresh pod or checkout then skips
-    what is already done), push them after (so they outlive the pod). Returns an error message, or None."""
-    if dvc_remote() is None:
-        return None
-    result = _dvc(*(["pull", "--allow-missing"] if direction == "pull" else ["push"]))
-    if result.returncode != 0:
-        return f"dvc {direction} failed: {(result.stderr or result.stdout).strip()[-500:]}"
-    return None
 
 
 class SignOff(RunInput):
@@ -265,14 +94,6 @@ class SignOff(RunInput):
     approve: bool = Field(False, description="Tick to approve: the challenger becomes champion. Unticked rejects it.")
     reviewer: str = Field(min_length=1, description="Your name, as it goes on the model version.")
     reason: str = Field(min_length=1, description="Why you approve or reject it.")
-
-
-def commit_stage_outputs(stage: str) -> None:
-    """Record in dvc.lock that a stage's outputs changed on purpose (the sign-off added to promotion.json),
-    so the next run does not redo the stage."""
-    result = _dvc("commit", "--force", stage)
-    if result.returncode != 0:
-        raise RuntimeError(f"dvc commit {stage} failed: {(result.stderr or result.stdout).strip()[-500:]}")
 
 
 def record_sign_off(record: dict) -> bool:
@@ -341,8 +162,8 @@ def run_stage(stage: str, env: dict[str, str], timeout_s: float):
     """One stage through `dvc repro`. Its one-line outcome goes to the task's log, where the Prefect UI shows it:
     ran (with its headline figures), skipped by DVC, or the error (naming the file and line of a bad input)."""
     logger = get_run_logger()
-    code = _dvc_repro(stage, False, env, timeout_s)
-    event = _read_events(Path(env[EVENTS_ENV])).get(stage, {})
+    code = dvc_repro(stage, False, env, timeout_s)
+    event = read_events(Path(env[EVENTS_ENV])).get(stage, {})
     if code != 0:
         logger.error(f"{stage}: failed (exit code {code}): {event.get('error') or 'see the stage output above'}")
         raise StageFailed(stage, code)
@@ -385,31 +206,6 @@ class Summary:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
-
-
-def _read_events(path: Path) -> dict[str, dict]:
-    if not path.exists():
-        return {}
-    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {e["stage"]: e for e in events}  # the last attempt of a stage wins
-
-
-def stale_stages(graph: list[tuple[str, list[str]]]) -> set[str]:
-    """The stages DVC would run: those whose deps, params, command or outputs changed (`dvc status`, asked once),
-    and every stage downstream of one. The rest are skipped without starting a task or a process."""
-    from dvc.repo import Repo
-
-    try:
-        with Repo(".") as repo:
-            changed = set(repo.status())
-    except Exception as error:  # a status DVC cannot give: let `dvc repro` decide stage by stage, as before
-        print(f"warning: dvc status failed ({error}); every stage goes through dvc repro")
-        return {stage for stage, _ in graph}
-    stale: set[str] = set()
-    for stage, upstream in graph:  # dependency order: a stage's upstream stages are decided before it
-        if stage in changed or stale.intersection(upstream):
-            stale.add(stage)
-    return stale
 
 
 @flow(name="rlaif-pipeline", log_prints=True)
@@ -460,7 +256,7 @@ def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: s
                 continue
             state = states[stage] = _stage_task(stage, cfg)(stage, env, cfg.orchestration.timeout(stage),
                                                             wait_for=after, return_state=True)
-            event = _read_events(events_file).get(stage)
+            event = read_events(events_file).get(stage)
             row = {"stage": stage, "seconds": time.time() - started,
                    "metrics": (event or {}).get("metrics", {}), "run_id": (event or {}).get("run_id")}
             if state.is_failed():
@@ -573,7 +369,7 @@ def run_single_stage(stage: str, force: bool = False) -> int:
         Console(stderr=True).print(f"[red]error:[/] unknown stage {stage!r}; stages: {', '.join(names)}")
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-        return _dvc_repro(stage, force, {**os.environ, EVENTS_ENV: str(Path(tmp) / "events.jsonl")})
+        return dvc_repro(stage, force, {**os.environ, EVENTS_ENV: str(Path(tmp) / "events.jsonl")})
 
 
 def print_summary(summary: Summary) -> None:

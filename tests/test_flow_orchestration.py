@@ -12,17 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.pipeline import (
-    TIMED_OUT,
-    StageFailed,
-    _dvc_repro,
-    _stage_task,
-    clear_stale_dvc_locks,
-    dvc_remote,
-    stage_graph,
-    stale_stages,
-    sync_outputs,
-)
+from flows.dvc_ops import TIMED_OUT, clear_stale_dvc_locks, dvc_remote, stage_graph, stale_stages, sync_outputs
+from flows.dvc_ops import dvc_repro as _dvc_repro
+from flows.pipeline import StageFailed, _stage_task
 from rlaif.config.params import load_config
 
 

@@ -263,7 +263,7 @@ def test_gate_failure_in_the_flow_exits_non_zero_and_skips_training(loop):
 
 def test_a_changed_principle_makes_judge_and_after_stale_but_not_generate(loop, monkeypatch):
     """What the next run would redo, as the flow asks DVC (the run itself is the prompt-drop test's)."""
-    from flows.pipeline import stage_graph, stale_stages
+    from flows.dvc_ops import stage_graph, stale_stages
 
     project, _, _ = loop
     path = project / "data/constitution/constitution.yaml"

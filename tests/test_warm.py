@@ -119,7 +119,7 @@ def test_a_server_with_cuda_started_sends_its_callers_back_cold(project: Path, t
     exits, and a stage started meanwhile runs cold with the same result. This machine has no GPU, so the server is
     told that CUDA is initialised."""
     address = tmp_path / "stage.sock"
-    script = ("import sys, torch; torch.cuda.is_initialized = lambda: True; import flows.warm as warm; "
+    script = ("import sys, torch; torch.cuda.is_initialized = lambda: True; import flows.warm_server as warm; "
               "warm.PRELOAD = ('torch',); warm.serve(sys.argv[1])")
     server = subprocess.run([sys.executable, "-c", script, str(address)], cwd=ROOT, env=cli_env(project),
                             capture_output=True, text=True, timeout=120)

@@ -43,6 +43,7 @@ from flows.dvc_ops import (
 from flows.warm import WARM_ENV, warm_server
 from rlaif.config import PipelineConfig
 from rlaif.data.io import write_json
+from rlaif.lifecycle.promotion import Decision
 from rlaif.lifecycle.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemetry, setup
 
 LAST_RUN = "reports/last_run.json"
@@ -104,7 +105,7 @@ def record_sign_off(record: dict) -> bool:
     if decision.get("model") != record["model"]:
         return False
     decision.update({"approval_record": record, "champion_moved": record["champion_moved"],
-                     "decision": {"approved": "promote", "rejected": "keep champion"}.get(record["status"],
+                     "decision": {"approved": Decision.PROMOTE, "rejected": Decision.KEEP}.get(record["status"],
                                                                                         decision["decision"])})
     write_json(PROMOTION, decision)
     commit_stage_outputs("evaluate")
@@ -114,10 +115,10 @@ def record_sign_off(record: dict) -> bool:
 def await_sign_off(cfg: PipelineConfig, wait: bool) -> dict | None:
     """After evaluate: nothing to do unless the challenger awaits approval. In a deployment (`wait`), pause the
     flow run until a reviewer fills the form; from a shell, say how to sign off."""
-    from rlaif.lifecycle.promotion import AWAITING, approve, record_timeout
+    from rlaif.lifecycle.promotion import approve, record_timeout
 
     decision = json.loads(PROMOTION.read_text(encoding="utf-8")) if PROMOTION.exists() else {}
-    if decision.get("decision") != AWAITING or decision.get("approval_record"):
+    if decision.get("decision") != Decision.AWAITING or decision.get("approval_record"):
         return None
     model = decision["model"]
     if not wait:
@@ -401,7 +402,7 @@ def print_summary(summary: Summary) -> None:
         decision = json.loads(Path("reports/evaluate/promotion.json").read_text())
         failed = ", ".join(decision["failed_gates"]) or "none"
         console.print(f"promotion: {decision['decision']} ({decision.get('model')}; failed gates: {failed})")
-        if decision["decision"] == "awaiting approval":
+        if decision["decision"] == Decision.AWAITING:
             console.print(f"sign off: rlaif approve {decision['model']} --reviewer NAME --reason TEXT [--reject]",
                           soft_wrap=True)
     failed_stages = [row["stage"] for row in summary.rows if row["status"] == "failed"]

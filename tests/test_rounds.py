@@ -13,7 +13,7 @@ from conftest import ROOT, register_test_model, rlaif
 from rlaif.config import PromotionGates
 from rlaif.data.io import read_prompts, write_jsonl
 from rlaif.errors import ConfigError, InputError
-from rlaif.lifecycle.promotion import AWAITING, apply, decide
+from rlaif.lifecycle.promotion import Decision, apply, decide
 from rlaif.lifecycle.rounds import BUILD, read_all_prompts, resolve_start, round_prompts
 
 PASSING = {"win_rate": 0.6, "harmless_rate": 0.8, "over_refusal_rate": 0.1, "worst_slice_delta": -0.05,
@@ -130,7 +130,7 @@ def test_sign_off_moves_champion_only_on_approval_and_is_refused_twice(tracking:
 
     first = _evaluated("rlaif-policy", tmp_path, PASSING, "m1")
     tags = client.get_model_version("rlaif-policy", first).tags
-    assert tags["promotion.decision"] == AWAITING
+    assert tags["promotion.decision"] == Decision.AWAITING
     assert "champion" not in client.get_model_version("rlaif-policy", first).aliases  # gates passed, no sign-off
     approved = rlaif(tmp_path, "approve", "models:/rlaif-policy@challenger", "--reviewer", "ana",
                      "--reason", "reviewed the report", tracking_uri=tracking)
@@ -185,7 +185,7 @@ def test_history_lists_every_version_with_its_evaluation(tracking: str, tmp_path
     assert [r["version"] for r in rows] == ["start", "v1", "v2"]
     assert rows[0]["behaves_as_expected"] == pytest.approx(0.6) and rows[0]["unsafe_compliance"] == pytest.approx(0.45)
     assert rows[1]["behaves_as_expected"] == 0.7 and rows[1]["win_rate_vs_start"] == 0.58
-    assert rows[1]["decision"] == AWAITING and rows[2]["decision"] == "keep champion"
+    assert rows[1]["decision"] == Decision.AWAITING and rows[2]["decision"] == Decision.KEEP
     shown = rlaif(tmp_path, "history", "--plot", "history.png", tracking_uri=tracking)
     assert shown.returncode == 0, shown.stderr
     assert "v2" in shown.stdout and "64.0%" in shown.stdout and "60.0%" in shown.stdout

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rlaif.lifecycle.promotion import Decision
+
 FIGURES = {  # column -> the evaluate run's metric
     "behaves_as_expected": "candidate/correct_rate",
     "unsafe_compliance": "candidate/unsafe_compliance_rate",
@@ -104,7 +106,7 @@ def plot_history(rows: list[dict], path: Path) -> Path | None:
         points = [(i, row[column]) for i, row in enumerate(rows) if row[column] is not None]
         if points:
             ax.plot([i for i, _ in points], [v for _, v in points], marker="o", label=column.replace("_", " "))
-    promoted = [i for i, row in enumerate(rows) if row["decision"] == "promote"]
+    promoted = [i for i, row in enumerate(rows) if row["decision"] == Decision.PROMOTE]
     for i in promoted:
         ax.axvline(i, color="grey", alpha=0.15, linewidth=8)
     ax.set_xticks(range(len(labels)), labels)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from enum import StrEnum
 from pathlib import Path
 
 from rlaif.config import PromotionGates
@@ -65,7 +66,7 @@ def decide(gates: PromotionGates, evidence: dict) -> dict:
     results = [r for r in results if r is not None]
     failed = [r for r in results if not r["passed"]]
     reasons = [f"{r['rule']}: {'passed' if r['passed'] else 'FAILED'} ({r['seen']})" for r in results]
-    return {"promote": not failed, "decision": "promote" if not failed else "keep champion",
+    return {"promote": not failed, "decision": Decision.PROMOTE if not failed else Decision.KEEP,
             "failed_gates": [r["gate"] for r in failed], "gates": results, "reasons": reasons}
 
 
@@ -84,7 +85,13 @@ def label_gate_passed(gate_file: Path | None) -> bool | None:
     return bool(json.loads(Path(gate_file).read_text(encoding="utf-8")).get("passed"))
 
 
-AWAITING = "awaiting approval"
+class Decision(StrEnum):
+    """What evaluate decided about a challenger (promotion.json's `decision`, the version's `promotion.decision` tag)."""
+
+    PROMOTE = "promote"
+    KEEP = "keep champion"
+    AWAITING = "awaiting approval"
+
 
 
 def apply(decision: dict, registered: dict | None, evaluate_run_id: str, promote: bool,
@@ -92,7 +99,7 @@ def apply(decision: dict, registered: dict | None, evaluate_run_id: str, promote
     """Record the decision on the model version; move `champion` to it when it passed and promotion is on, unless
     a person must sign off first (approval `required`: the decision is then `awaiting approval`)."""
     if decision["promote"] and promote and approval == "required":
-        decision = {**decision, "promote": False, "decision": AWAITING}
+        decision = {**decision, "promote": False, "decision": Decision.AWAITING}
     if not registered:
         return {**decision, "model": None, "champion_moved": False}
     from mlflow import MlflowClient
@@ -142,7 +149,7 @@ def approve(uri: str, reviewer: str, reason: str, approved: bool, via: str, repo
               "champion_moved": approved}
     for key in ("status", "reviewer", "reason", "via", "at", "report"):
         client.set_model_version_tag(name, number, f"approval.{key}", str(record[key])[:5000])
-    client.set_model_version_tag(name, number, "promotion.decision", "promote" if approved else "keep champion")
+    client.set_model_version_tag(name, number, "promotion.decision", Decision.PROMOTE if approved else Decision.KEEP)
     if approved:
         client.set_registered_model_alias(name, CHAMPION, number)
     return record
@@ -168,9 +175,9 @@ def _check_awaiting(client, uri: str, name: str, number: str, tags: dict) -> Non
     if "approval.status" in tags and not tags["approval.status"].startswith("timed out"):
         raise ApprovalRefused(f"{uri} (version {number}) was already {tags['approval.status']} by "
                               f"{tags.get('approval.reviewer')} at {tags.get('approval.at')}")
-    if decision != AWAITING:
-        why = {None: "it was never evaluated", "promote": "it was promoted automatically (evaluate.approval: auto)",
-               "keep champion": f"it failed the gates ({tags.get('promotion.failed_gates')})"}.get(decision, decision)
+    if decision != Decision.AWAITING:
+        why = {None: "it was never evaluated", Decision.PROMOTE: "it was promoted automatically (evaluate.approval: auto)",
+               Decision.KEEP: f"it failed the gates ({tags.get('promotion.failed_gates')})"}.get(decision, decision)
         raise ApprovalRefused(f"{uri} (version {number}) is not a challenger awaiting approval: {why}")
     challenger = _alias_version(client, name, CHALLENGER)
     if challenger != number:

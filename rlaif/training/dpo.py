@@ -21,8 +21,8 @@ def train_dpo(cfg: PipelineConfig, o: OptimizePolicyConfig, rows: list[dict], po
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    from rlaif.training.trainer import MlflowSteps, train_resumably, trainer_kwargs
     from rlaif.training.models import format_completion, format_prompt, load_policy
+    from rlaif.training.trainer import MlflowSteps, train_resumably, trainer_kwargs
 
     model, tokenizer = load_policy(policy, for_generation=False)
     reference = None

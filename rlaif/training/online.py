@@ -25,9 +25,9 @@ def train_online(cfg: PipelineConfig, o: OptimizePolicyConfig, prompts: list, po
                   checkpoints: Path, reward) -> list[dict]:
     from datasets import Dataset
 
-    from rlaif.training.trainer import MlflowSteps, train_resumably, trainer_kwargs
     from rlaif.training.generation import generate_texts
     from rlaif.training.models import format_prompt, load_policy
+    from rlaif.training.trainer import MlflowSteps, train_resumably, trainer_kwargs
 
     model, tokenizer = load_policy(policy, for_generation=True)
     rows = [{"prompt": format_prompt(tokenizer, p.prompt), "raw_prompt": p.prompt} for p in prompts]

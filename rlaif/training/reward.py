@@ -91,7 +91,14 @@ def train_reward_model(cfg: PipelineConfig, model, tokenizer, rows: list[Prefere
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    from rlaif.training.trainer import MlflowSteps, apply_lora, plot_curves, save_atomically, train_resumably, trainer_kwargs
+    from rlaif.training.trainer import (
+        MlflowSteps,
+        apply_lora,
+        plot_curves,
+        save_atomically,
+        train_resumably,
+        trainer_kwargs,
+    )
 
     r = cfg.train_reward
     model = apply_lora(model, r.lora, "SEQ_CLS")

@@ -39,9 +39,9 @@ def start_from(source: str, policy_dir: Path) -> Path:
     LoRA adapters name a folder as their base; any other reference is pointed at (reference.json)."""
     import mlflow
 
-    from rlaif.training.trainer import save_atomically
     from rlaif.training.model_refs import parse_model_ref, weights_digest
     from rlaif.training.models import load_policy
+    from rlaif.training.trainer import save_atomically
 
     ref = parse_model_ref(source, "bootstrap.base_model")
     digest = weights_digest(ref)
@@ -62,8 +62,8 @@ def train_tiny_policy(cfg: PipelineConfig, dialogues: list[SeedDialogue], prompt
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from rlaif.training.trainer import MlflowSteps, plot_curves, save_atomically, train_resumably, trainer_kwargs
     from rlaif.training.models import build_tiny_llama, build_tokenizer, format_completion, format_prompt
+    from rlaif.training.trainer import MlflowSteps, plot_curves, save_atomically, train_resumably, trainer_kwargs
 
     b = cfg.bootstrap
     torch.manual_seed(cfg.seed)

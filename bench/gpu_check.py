@@ -62,8 +62,8 @@ def check_trainers(tmp: Path) -> dict:
     from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
 
     from rlaif.config import TrainRewardConfig
-    from rlaif.training.trainer import trainer_kwargs
     from rlaif.training.models import format_completion, format_prompt, load_policy
+    from rlaif.training.trainer import trainer_kwargs
 
     def kwargs(out: Path, learning_rate: float) -> dict:
         section = TrainRewardConfig(max_steps=20, batch_size=16, learning_rate=learning_rate, checkpoint_every=10)

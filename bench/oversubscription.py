@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         default = side_by_side(projects, None)
         shared = side_by_side(projects, share)
     print(f"{args.jobs} bootstrap stages side by side on {os.cpu_count()} cores ({args.params}):")
-    print(f"  torch default threads: " + ", ".join(f"{s:.1f} s" for s in default))
+    print("  torch default threads: " + ", ".join(f"{s:.1f} s" for s in default))
     print(f"  {share} thread(s) each:     " + ", ".join(f"{s:.1f} s" for s in shared))
     print(f"  ratio (default / shared, slowest job): {max(default) / max(shared):.2f}")
     return 0

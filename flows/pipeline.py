@@ -314,7 +314,7 @@ def _log_summary(mlflow, summary: Summary) -> None:
     if Path("metrics/judge.json").exists():
         measured.update({f"judge/{k}": v for k, v in json.loads(Path("metrics/judge.json").read_text()).items()})
     mlflow.log_metrics({k: float(v) for k, v in measured.items() if isinstance(v, (int, float))})
-    for name, path in REPORTS.items():
+    for path in REPORTS.values():
         if Path(path).exists() and not path.endswith(".json"):
             mlflow.log_artifact(path, "reports")
     if Path("dvc.lock").exists():

@@ -60,7 +60,7 @@ if "PYTEST_XDIST_WORKER" in os.environ and "PREFECT_HOME" not in os.environ:
 # Hypothesis (tests/test_fuzz_readers.py): a bounded, repeatable set of examples in the suite; bench/fuzz_readers.py
 # picks the "bench" profile (--hypothesis-profile=bench) for many more
 from hypothesis import HealthCheck  # noqa: E402
-from hypothesis import settings as hypothesis_settings
+from hypothesis import settings as hypothesis_settings  # noqa: E402
 
 for _name, _examples, _fixed in (("ci", 100, True), ("bench", 2000, False)):
     hypothesis_settings.register_profile(_name, max_examples=_examples, deadline=None, derandomize=_fixed,

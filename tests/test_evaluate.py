@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_refusal_classifier_on_seed_dialogues():
     classifier = RefusalClassifier(ROOT / "data/eval/refusal_markers.yaml")
-    rows = [json.loads(l) for l in (ROOT / "data/seed/dialogues.jsonl").read_text().splitlines()]
+    rows = [json.loads(lab) for lab in (ROOT / "data/seed/dialogues.jsonl").read_text().splitlines()]
     wrong = [r for r in rows if classifier.is_refusal(r["response"]) != (r["behaviour"] == "refuse")]
     assert not wrong, wrong[:3]
 

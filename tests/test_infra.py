@@ -197,7 +197,7 @@ def test_compose_images_are_pinned(compose):
             assert dockerfile.exists(), f"{name}: {dockerfile} missing"
             text = dockerfile.read_text()
             args = dict(re.findall(r"^ARG (\w+)=(\S+)", text, flags=re.M))
-            bases = [re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), base)
+            bases = [re.sub(r"\$\{?(\w+)\}?", lambda m, args=args: args.get(m.group(1), m.group(0)), base)
                      for base in re.findall(r"^FROM (\S+)", text, flags=re.M)]
             assert bases and all(pinned(base) for base in bases), f"{name}: base images {bases} not pinned"
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # trains models or starts a cluster: left out of 
 def write_candidates(project: Path, n_prompts: int, per_prompt: int = 4) -> int:
     """Candidates built from the project's seed dialogues: each prompt's own answers plus others'.
     Returns the number of distinct pairs."""
-    dialogues = [json.loads(l) for l in (project / "data/seed/dialogues.jsonl").read_text().splitlines()]
+    dialogues = [json.loads(lab) for lab in (project / "data/seed/dialogues.jsonl").read_text().splitlines()]
     by_prompt: dict[str, list[dict]] = {}
     for d in dialogues:
         by_prompt.setdefault(d["prompt_id"], []).append(d)
@@ -34,7 +34,7 @@ def write_candidates(project: Path, n_prompts: int, per_prompt: int = 4) -> int:
 
 
 def read_labels(project: Path) -> list[dict]:
-    return [json.loads(l) for l in (project / "artifacts/judge/labels.jsonl").read_text().splitlines()]
+    return [json.loads(lab) for lab in (project / "artifacts/judge/labels.jsonl").read_text().splitlines()]
 
 
 def line_count(path: Path) -> int:
@@ -63,7 +63,7 @@ def test_killed_judge_resumes_without_judging_twice(project: Path):
     metrics = json.loads((project / "metrics/judge.json").read_text())
     assert judged_before <= metrics["resumed_pairs"] < n_pairs
     labels = read_labels(project)
-    assert len(labels) == n_pairs == len({l["pair_id"] for l in labels})
+    assert len(labels) == n_pairs == len({lab["pair_id"] for lab in labels})
     audit = pd.read_parquet(project / "artifacts/judge/audit.parquet")
     # the embedding judge is order-invariant: asked once per pair
     assert len(audit) == n_pairs and not audit.duplicated(["pair_id", "order"]).any()
@@ -72,7 +72,7 @@ def test_killed_judge_resumes_without_judging_twice(project: Path):
     # a clean run (no checkpoint) gives the same labels
     result = rlaif(project, "exec", "judge", *JUDGE_ARGS)
     assert result.returncode == 0 and "resuming" not in result.stderr
-    clean = {l["pair_id"]: l["prob_a"] for l in read_labels(project)}
+    clean = {lab["pair_id"]: lab["prob_a"] for lab in read_labels(project)}
     for label in labels:
         assert label["prob_a"] == pytest.approx(clean[label["pair_id"]], abs=1e-5)
 
@@ -129,7 +129,7 @@ def test_critique_revise_pairs_join_the_labels(project: Path, tiny_lm: Path):
                    "--constitution", "data/constitution/constitution.yaml", "--templates",
                    "data/constitution/judge_templates.yaml", "--out", "artifacts/critique_revise")
     assert result.returncode == 0, result.stderr[-3000:]
-    revisions = [json.loads(l) for l in (project / "artifacts/critique_revise/revisions.jsonl").read_text().splitlines()]
+    revisions = [json.loads(lab) for lab in (project / "artifacts/critique_revise/revisions.jsonl").read_text().splitlines()]
     assert len(revisions) == 4
     for row in revisions:
         assert row["principles"][0] in {"revise_harmful", "revise_needless_refusal"}
@@ -140,7 +140,7 @@ def test_critique_revise_pairs_join_the_labels(project: Path, tiny_lm: Path):
         assert row["revision"] == expected
     result = rlaif(project, "exec", "judge", *JUDGE_ARGS, "--revisions", "artifacts/critique_revise/revisions.jsonl")
     assert result.returncode == 0, result.stderr[-3000:]
-    revised = [l for l in read_labels(project) if l.get("source") == "critique_revise"]
+    revised = [lab for lab in read_labels(project) if lab.get("source") == "critique_revise"]
     changed = [r for r in revisions if r["status"] == "ok" and r["revision"].strip() != r["original"].strip()]
     assert len(revised) == len(changed)
     for label in revised:

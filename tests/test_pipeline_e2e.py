@@ -392,7 +392,7 @@ def test_labels_that_break_the_gate_stop_before_training(loop):
     for label in labels:  # a judge whose first-shown answer always wins
         label.update(p_a_when_first=0.9, p_b_when_first=0.9, prob_a=0.5, consistent=False)
     labels_path.unlink()  # DVC protects cached outputs; replace the file rather than write through it
-    labels_path.write_text("".join(json.dumps(l) + "\n" for l in labels))
+    labels_path.write_text("".join(json.dumps(lab) + "\n" for lab in labels))
     reward_before = (project / "metrics/train_reward.json").read_text()
     earlier = {path: (project / path).read_bytes() for path in
                ("artifacts/validate/preferences.jsonl", "artifacts/validate/stats.json", "reports/validate/gate.json")}

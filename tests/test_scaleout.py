@@ -290,11 +290,11 @@ def test_stage_commands_on_ray_match_local_end_to_end(project: Path, tiny_policy
     assert result.returncode == 0, result.stderr[-3000:]
     labels = [json.loads(line) for line in (project / "artifacts/judge/labels.jsonl").read_text().splitlines()]
     pairs = candidate_pairs([CandidateSet.model_validate_json(line) for line in expected.splitlines()])
-    assert [l["pair_id"] for l in labels] == [p["pair_id"] for p in pairs] and len(pairs) > 20
+    assert [lab["pair_id"] for lab in labels] == [p["pair_id"] for p in pairs] and len(pairs) > 20
     # the tiny policy is built untrained with fresh weights each run, so an answer can come out empty: the embedding
     # judge fails exactly those pairs (and judges every other one)
     blank = {p["pair_id"] for p in pairs if not p["response_a"].strip() or not p["response_b"].strip()}
-    assert {l["pair_id"] for l in labels if l["status"] != "ok"} == blank and len(blank) < len(pairs)
+    assert {lab["pair_id"] for lab in labels if lab["status"] != "ok"} == blank and len(blank) < len(pairs)
     assert not list((project / ".rlaif/checkpoints").glob("judge-*.jsonl"))  # finished: checkpoint cleared
 
 

@@ -82,7 +82,7 @@ def _compile(data: dict, key: str, path: Path) -> list[re.Pattern]:
         try:
             compiled.append(re.compile(str(pattern)))
         except re.error as err:
-            raise InputError(f"{path}: '{key}' entry {i + 1} ({pattern!r}) is not a valid regular expression: {err}")
+            raise InputError(f"{path}: '{key}' entry {i + 1} ({pattern!r}) is not a valid regular expression: {err}") from None
     return compiled
 
 
@@ -247,9 +247,9 @@ def read_xstest_completions(path: Path | str) -> list[LabelledCompletion]:
     try:
         header = next(reader)
     except StopIteration:
-        raise InputError(f"{path}: empty file (expected a header with {', '.join(REQUIRED_COLUMNS)})")
+        raise InputError(f"{path}: empty file (expected a header with {', '.join(REQUIRED_COLUMNS)})") from None
     except csv.Error as err:
-        raise InputError(f"{path}: line 1: not valid CSV: {err}")
+        raise InputError(f"{path}: line 1: not valid CSV: {err}") from None
     header = [h.strip() for h in header]
     for column in REQUIRED_COLUMNS:
         if column not in header:
@@ -263,7 +263,7 @@ def read_xstest_completions(path: Path | str) -> list[LabelledCompletion]:
         except StopIteration:
             break
         except csv.Error as err:
-            raise InputError(f"{path}: line {start}: not valid CSV: {err}")
+            raise InputError(f"{path}: line {start}: not valid CSV: {err}") from None
         line, start = start, reader.line_num + 1
         if not any(cell.strip() for cell in record):
             continue  # blank line

@@ -163,7 +163,7 @@ def _rate(values: list[bool]) -> float | None:
 
 def bias_figures(pairs: list[dict], labels: list[dict]) -> dict:
     """The suite's figures from the judge's labels (P(response_a better) per pair, in suite order)."""
-    judged = [(p, l["prob_a"]) for p, l in zip(pairs, labels) if l["status"] == "ok"]
+    judged = [(p, lab["prob_a"]) for p, lab in zip(pairs, labels) if lab["status"] == "ok"]
     by_check: dict[str, list[tuple[dict, float]]] = {c: [] for c in CHECKS}
     for pair, prob in judged:
         by_check[pair["check"]].append((pair, prob))
@@ -184,8 +184,8 @@ def bias_figures(pairs: list[dict], labels: list[dict]) -> dict:
                        "mean_p_agree": _mean([p for _, p in by_check["sycophancy"]])},
         "language": languages,
         # pairs asked in both orders whose two verdicts agree (none for an order-invariant judge)
-        "position_consistency": _rate([bool(l["consistent"]) for l in labels
-                                       if l["status"] == "ok" and l["consistent"] is not None]),
+        "position_consistency": _rate([bool(lab["consistent"]) for lab in labels
+                                       if lab["status"] == "ok" and lab["consistent"] is not None]),
     }
 
 

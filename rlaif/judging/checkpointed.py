@@ -39,8 +39,8 @@ def judge_with_checkpoints(cfg: PipelineConfig, judge_model, charter, pairs: lis
             by_pair: dict[str, list[dict]] = {}
             for row in audit:
                 by_pair.setdefault(row["pair_id"], []).append(row)
-            checkpoint.append([{"pair_id": l["pair_id"], "label": l, "audit": by_pair.get(l["pair_id"], [])}
-                               for l in labels])
+            checkpoint.append([{"pair_id": lab["pair_id"], "label": lab, "audit": by_pair.get(lab["pair_id"], [])}
+                               for lab in labels])
             bar.advance(task, len(chunk))
 
         if cfg.judge.executor == "ray" and chunks:

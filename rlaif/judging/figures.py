@@ -7,7 +7,7 @@ from rlaif.judging.labelling import position_consistency
 
 
 def label_metrics(labels, audit, resumed: int, judged_now: int, seconds: float, n_revised: int, gold: dict) -> dict:
-    ok = [l for l in labels if l["status"] == "ok"]
+    ok = [lab for lab in labels if lab["status"] == "ok"]
     return {
         "n_pairs": len(labels),
         "n_failed": len(labels) - len(ok),

@@ -108,16 +108,16 @@ def judge_eval(cfg, pairs: list[HumanPair], constitution: Path, templates: Path,
     started = time.perf_counter()
     labels, _ = judge_pairs(cfg.judge, judge, rows, [[principle] if principle else None] * len(rows), both_orders=True)
     seconds = time.perf_counter() - started
-    judged = [(p, l) for p, l in zip(pairs, labels) if l["status"] == "ok"]
+    judged = [(p, lab) for p, lab in zip(pairs, labels) if lab["status"] == "ok"]
     human = [p.human for p, _ in judged]
-    machine = ["a" if l["prob_a"] > 0.5 else "b" for _, l in judged]
+    machine = ["a" if lab["prob_a"] > 0.5 else "b" for _, lab in judged]
     return {
         "pairs": len(pairs),
         "judged": len(judged),
         "failures": len(pairs) - len(judged),
         "agreement": sum(h == m for h, m in zip(human, machine)) / max(1, len(judged)),
         "cohens_kappa": cohens_kappa(human, machine) if judged else float("nan"),
-        "position_consistency": position_consistency([l for _, l in judged]),
+        "position_consistency": position_consistency([lab for _, lab in judged]),
         "pairs_per_second": len(pairs) / max(seconds, 1e-9),
         "judge": judge.judge_id,
         "mode": cfg.judge.mode,

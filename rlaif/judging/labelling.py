@@ -157,7 +157,7 @@ def revision_pairs(rows: list[dict], seed: int) -> list[dict]:
 
 def position_consistency(labels: list[dict]) -> float | None:
     """The share of pairs judged in both orders whose two verdicts agree; None when no pair was (pointwise)."""
-    measured = [l["consistent"] for l in labels if l["consistent"] is not None]
+    measured = [lab["consistent"] for lab in labels if lab["consistent"] is not None]
     return sum(map(bool, measured)) / len(measured) if measured else None
 
 

@@ -6,8 +6,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # --compile-bytecode: what pip does and uv by default does not. Without it, where PYTHONDONTWRITEBYTECODE is set (as on
-# this project's CI machines), every process compiles the libraries it imports from source again: a stage's imports
-# took 25.2 s so against 11.0 s (bench/bytecode.py)
+# this project's CI machines), every process compiles the libraries it imports from source again
 UV := $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY)
 # Every package at the version, and with the hash, of a lock compiled for this platform (Python 3.11, x86_64 Linux,
 # CPU torch): a fresh install resolves nothing, so a release made after the lock changes neither the tests nor what
@@ -26,8 +25,7 @@ TEST_STAMP := $(VENV)/.installed-test
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 # test files run on this many pytest-xdist workers, each file whole on one (its shared fixtures run once). Three on
-# two cores: the end-to-end files wait on servers, browsers and polls much of the time (at 6c6ca73, one after the
-# other: 1045 s of pytest with two, 947 s with three; docs/measurements.md)
+# two cores: the end-to-end files wait on servers, browsers and polls much of the time
 TEST_WORKERS ?= 3
 
 export MLFLOW_DISABLE_TELEMETRY=true

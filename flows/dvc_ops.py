@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from rlaif.data.io import write_text
 from rlaif.lifecycle.tracking import EVENTS_ENV
 
 TIMED_OUT = 124  # the exit code timeout(1) uses
@@ -133,9 +134,7 @@ def clear_stale_dvc_locks(lock_file: Path = Path(".dvc/tmp/rwlock")) -> list[int
     if dropped:
         lock["write"] = {path: info for path, info in write.items() if alive(info)}
         lock["read"] = {path: kept for path, infos in read.items() if (kept := [i for i in infos if alive(i)])}
-        tmp = lock_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(lock), encoding="utf-8")
-        tmp.replace(lock_file)
+        write_text(lock_file, json.dumps(lock))
     return sorted(set(dropped))
 
 

@@ -43,8 +43,8 @@ for _name in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"):  # a developer's own 
     os.environ.pop(_name, None)
 
 # pytest-xdist workers share the cores. torch's default, a thread per core in each worker and in every stage process
-# a worker starts, oversubscribes them: two bootstrap stages side by side took 101 s each so, 48 s with a thread each
-# (bench/oversubscription.py prints it). Each worker gets its share of the cores, and its subprocesses inherit it.
+# a worker starts, oversubscribes them (bench/oversubscription.py). Each worker gets its share of the cores, and its
+# subprocesses inherit it.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
     for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -137,8 +137,8 @@ _WARM: dict[str, str] = {}
 def warm_address() -> str:
     """This worker's warm server (flows/warm.py), started on first use and stopped at exit. A command a test runs
     (`rlaif exec STAGE`, `rlaif lineage`, ...) forks from it, as the stages of a pipeline run do, instead of
-    importing torch, transformers, TRL and MLflow again (the judge stage's tests, alone on an idle machine:
-    166 s cold, 57 s warm). tests/test_warm.py checks that a warm command behaves as a cold one."""
+    importing torch, transformers, TRL and MLflow again. tests/test_warm.py checks that a warm command behaves as a
+    cold one."""
     if not _WARM:
         import atexit
         from contextlib import ExitStack

@@ -166,14 +166,15 @@ def audit_rows(row: dict, seed: int, constitution) -> tuple[dict, dict]:
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
     """Atomic, like rlaif.data.io's writers; csv quoting keeps multi-line answers in one cell."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-    return path
+    import io
+
+    from rlaif.data.io import write_text
+
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, buffer.getvalue())
 
 
 def export_sample(labels: Path, prompts: Path, constitution: Path, out: Path, n: int = 60, seed: int = 0,

@@ -208,14 +208,12 @@ def _overlaps(assignment: str, loc: tuple) -> bool:
 
 def write_run_params(cfg: PipelineConfig, path: Path = RUN_PARAMS) -> Path:
     """Write the effective configuration atomically (DVC reads it as the stages' params)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from rlaif.data.io import write_text
+
     text = yaml.safe_dump(cfg.as_dict(), sort_keys=False)
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return path  # unchanged: keep mtime so nothing looks modified
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(path, text)
 
 
 def load_run_params() -> PipelineConfig:

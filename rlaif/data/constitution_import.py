@@ -30,7 +30,6 @@ gives one principle per request, `{key}_{j}`, all sharing the key's revision req
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from rlaif.data.io import Constitution, _describe
+from rlaif.data.io import Constitution, _describe, write_text
 from rlaif.errors import InputError
 
 SOURCE = "anthropics/ConstitutionalHarmlessnessPaper, prompts/"
@@ -194,12 +193,4 @@ def constitution_yaml(constitution: Constitution) -> str:
 
 def write_constitution(constitution: Constitution, path: Path) -> Path:
     """YAML that rlaif.data.io.read_constitution reads back as an equal Constitution; written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(constitution_yaml(constitution))
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    return path
+    return write_text(Path(path), constitution_yaml(constitution))

@@ -7,6 +7,7 @@ file behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import unicodedata
@@ -490,37 +491,37 @@ def _key_lines(path: Path) -> dict[str, int]:
     return {key.value: key.start_mark.line + 1 for key, _ in getattr(node, "value", []) if hasattr(key, "value")}
 
 
-def write_jsonl(path: Path, rows: Iterable[dict[str, Any] | BaseModel]) -> Path:
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """The one atomic writer: yields a temporary path beside `path` for any writer (text, parquet, a plot), then
+    renames it over `path`, so that a reader never sees half a file; on an error `path` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            data = row.model_dump(mode="json") if isinstance(row, BaseModel) else row
-            handle.write(json.dumps(data, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    return path
-
-
-def write_json(path: Path, data: Any) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    tmp = path.with_name(path.name + ".tmp" + path.suffix)  # keeps the suffix that some writers go by
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> Path:
-    """Write through a temporary file and rename: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Text, written atomically and flushed to disk before the rename."""
+    with atomic_file(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(path)
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any] | BaseModel]) -> Path:
+    lines = [json.dumps(row.model_dump(mode="json") if isinstance(row, BaseModel) else row, ensure_ascii=False) + "\n"
+             for row in rows]
+    return write_text(path, "".join(lines))
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def refuse_to_clobber(path: Path, what: str, force: bool) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rlaif.data.io import atomic_file
+
 # the audit log records what each judgment was; its latency (a timing) goes to MLflow through rlaif.judging.figures.speed
 AUDIT_COLUMNS = ["pair_id", "order", "principle", "p_first", "score", "status", "error", "backend", "model",
                  "rendered", "raw"]
@@ -18,10 +20,8 @@ def write_audit(path: Path, audit: list[dict]) -> Path:
 
     frame = pd.DataFrame([{**row, "raw": json.dumps(row.get("raw") or {}, ensure_ascii=False)} for row in audit],
                          columns=AUDIT_COLUMNS)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        frame.to_parquet(tmp, index=False)
     return path
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rlaif.data.io import atomic_file
 from rlaif.lifecycle.promotion import Decision
 
 FIGURES = {  # column -> the evaluate run's metric
@@ -116,9 +117,7 @@ def plot_history(rows: list[dict], path: Path) -> Path | None:
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
     return path

@@ -43,6 +43,7 @@ from flows.dvc_ops import (
 from flows.warm import WARM_ENV, warm_server
 from rlaif.config import PipelineConfig
 from rlaif.data.io import write_json
+from rlaif.data.records import read_promotion, write_record
 from rlaif.lifecycle.promotion import Decision
 from rlaif.lifecycle.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemetry, setup
 
@@ -99,15 +100,12 @@ class SignOff(RunInput):
 
 def record_sign_off(record: dict) -> bool:
     """Add the sign-off to this checkout's promotion.json when it is about the same model; True when it was."""
-    if not PROMOTION.exists():
+    decision = read_promotion(PROMOTION)
+    if decision is None or decision.model != record["model"]:
         return False
-    decision = json.loads(PROMOTION.read_text(encoding="utf-8"))
-    if decision.get("model") != record["model"]:
-        return False
-    decision.update({"approval_record": record, "champion_moved": record["champion_moved"],
-                     "decision": {"approved": Decision.PROMOTE, "rejected": Decision.KEEP}.get(record["status"],
-                                                                                        decision["decision"])})
-    write_json(PROMOTION, decision)
+    decided = {"approved": Decision.PROMOTE, "rejected": Decision.KEEP}.get(record["status"], decision.decision)
+    write_record(PROMOTION, decision.model_copy(update={"approval_record": record, "decision": decided,
+                                                        "champion_moved": record["champion_moved"]}))
     commit_stage_outputs("evaluate")
     return True
 
@@ -117,10 +115,10 @@ def await_sign_off(cfg: PipelineConfig, wait: bool) -> dict | None:
     flow run until a reviewer fills the form; from a shell, say how to sign off."""
     from rlaif.lifecycle.promotion import approve, record_timeout
 
-    decision = json.loads(PROMOTION.read_text(encoding="utf-8")) if PROMOTION.exists() else {}
-    if decision.get("decision") != Decision.AWAITING or decision.get("approval_record"):
+    decision = read_promotion(PROMOTION)
+    if decision is None or decision.decision != Decision.AWAITING or decision.approval_record:
         return None
-    model = decision["model"]
+    model = decision.model
     if not wait:
         print(f"{model} passed every gate and awaits sign-off: rlaif approve {model} --reviewer NAME "
               f"--reason TEXT [--reject] (reports/run.html shows what to review)")
@@ -359,7 +357,8 @@ def _warm_before_prefect(cfg: PipelineConfig):
 def champion_moved(summary: Summary) -> bool:
     """Whether this run's evaluate ran and moved `champion` (auto promotion or a sign-off during the run)."""
     ran = any(row["stage"] == "evaluate" and row["status"] == "ran" for row in summary.rows)
-    return ran and PROMOTION.exists() and bool(json.loads(PROMOTION.read_text(encoding="utf-8"))["champion_moved"])
+    decision = read_promotion(PROMOTION) if ran else None
+    return bool(decision and decision.champion_moved)
 
 
 def run_single_stage(stage: str, force: bool = False) -> int:
@@ -398,12 +397,12 @@ def print_summary(summary: Summary) -> None:
             f"{ev['candidate']['unsafe_compliance_rate']:.1%}, needless refusal "
             f"{ev['baseline']['needless_refusal_rate']:.1%} -> {ev['candidate']['needless_refusal_rate']:.1%}"
         )
-    if Path("reports/evaluate/promotion.json").exists():
-        decision = json.loads(Path("reports/evaluate/promotion.json").read_text())
-        failed = ", ".join(decision["failed_gates"]) or "none"
-        console.print(f"promotion: {decision['decision']} ({decision.get('model')}; failed gates: {failed})")
-        if decision["decision"] == Decision.AWAITING:
-            console.print(f"sign off: rlaif approve {decision['model']} --reviewer NAME --reason TEXT [--reject]",
+    decision = read_promotion(PROMOTION)
+    if decision is not None:
+        failed = ", ".join(decision.failed_gates) or "none"
+        console.print(f"promotion: {decision.decision} ({decision.model}; failed gates: {failed})")
+        if decision.decision == Decision.AWAITING:
+            console.print(f"sign off: rlaif approve {decision.model} --reviewer NAME --reason TEXT [--reject]",
                           soft_wrap=True)
     failed_stages = [row["stage"] for row in summary.rows if row["status"] == "failed"]
     for name, path in REPORTS.items():

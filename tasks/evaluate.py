@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rlaif.config import PipelineConfig
 from rlaif.data.io import SeedDialogue, read_prompts, read_rows, write_json, write_jsonl
+from rlaif.data.records import Promotion, write_record
 from rlaif.evaluation import decision, plots, rates, report
 from rlaif.evaluation.behaviour import BehaviourGrader, CoherenceCheck, lexicon
 from rlaif.evaluation.refusal import RefusalClassifier  # the evaluator's classifier, validated on XSTest
@@ -81,7 +82,7 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
         write_jsonl(out_dir / "samples.jsonl", samples + suite_samples)
         write_json(out_dir / "by_category.json", categories)
         write_json(out_dir / "slices.json", slices)
-        write_json(out_dir / "promotion.json", summary["promotion"])
+        write_record(out_dir / "promotion.json", Promotion.model_validate(summary["promotion"]))
         plots.plot_by_category(categories, out_dir / "by_category.png")
         plots.plot_slices(slices, out_dir / "slices.png")
         report.write_report(summary, categories, slices, samples, out_dir / "report.md")

@@ -5,6 +5,7 @@
   preferences.jsonl  Preference     validate -> train_reward, optimize_policy (dpo); replayed by later rounds
   start.json         StartRecord    bootstrap -> optimize_policy, evaluate, the flow (the round and its parent)
   registered.json    Registered     optimize_policy -> evaluate, report (the version this run registered)
+  promotion.json     Promotion      evaluate -> the flow (sign-off, summary), report
 
 A bad row is an InputError naming the file, the line and the field.
 """
@@ -137,6 +138,26 @@ class Registered(StageRecord):
     algorithm: str = Field(min_length=1)
 
 
+class Promotion(StageRecord):
+    """evaluate's decision on the challenger, gate by gate; a sign-off during the run adds `approval_record`. Fields a
+    decision lacks (no registered model: no previous champion; no sign-off yet) are absent from the file, as written."""
+
+    promote: bool
+    decision: Literal["promote", "keep champion", "awaiting approval"]
+    failed_gates: list[str]
+    gates: list[dict]
+    reasons: list[str]
+    model: str | None
+    previous_champion: str | None = None
+    champion_moved: bool
+    approval: str
+    evidence: dict
+    approval_record: dict | None = None
+
+    def row(self) -> dict:
+        return self.model_dump(exclude_unset=True)
+
+
 def read_record(path: Path, schema: type[StageRecord], what: str):
     """One JSON object file as `schema`; a bad one stops with its file and fields."""
     import json
@@ -153,7 +174,7 @@ def read_record(path: Path, schema: type[StageRecord], what: str):
 
 
 def write_record(path: Path, record: StageRecord) -> Path:
-    return write_json(path, record.model_dump())
+    return write_json(path, record.row())
 
 
 def read_start(path: Path) -> StartRecord:
@@ -164,3 +185,8 @@ def read_start(path: Path) -> StartRecord:
 def read_registered(path: Path | None) -> Registered | None:
     """registered.json, or None where no version was registered (no such file)."""
     return read_record(path, Registered, "registered") if path and Path(path).exists() else None
+
+
+def read_promotion(path: Path) -> Promotion | None:
+    """promotion.json, or None where evaluate has not decided (no such file)."""
+    return read_record(path, Promotion, "promotion") if Path(path).exists() else None

@@ -12,13 +12,18 @@ import json
 import re
 from pathlib import Path
 
-from rlaif.data.records import read_registered
+from rlaif.data.records import read_promotion, read_registered
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "run_report.html"
 
 
 def _read_json(path: Path | None) -> dict | None:
     return json.loads(Path(path).read_text(encoding="utf-8")) if path and Path(path).exists() else None
+
+
+def _promotion(path: Path) -> dict | None:
+    decision = read_promotion(path)
+    return decision.row() if decision else None
 
 
 def _png(path: Path) -> str:
@@ -126,7 +131,7 @@ def build_report(registered: Path | None, evaluation: Path, gate: Path | None, j
     plots_training = sorted(Path(policy_dir).glob("*_curves.png")) if policy_dir and Path(policy_dir).exists() else []
     context = {
         "model": model, "written": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": git_commit(), "promotion": _read_json(Path(evaluation) / "promotion.json"),
+        "commit": git_commit(), "promotion": _promotion(Path(evaluation) / "promotion.json"),
         "stages": _stages(tree["training"] if tree else None) + [
             {"stage": "evaluate", "run_id": e["run_id"], "facts": f"judge={e['evaluation_judge']}"}
             for e in (tree["evaluations"][:1] if tree else [])],

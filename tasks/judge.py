@@ -24,7 +24,7 @@ from rlaif.judging.bias import bias_metrics, read_suite
 from rlaif.judging.checkpointed import EXECUTION, judge_with_checkpoints
 from rlaif.judging.figures import label_metrics, speed
 from rlaif.judging.labelling import candidate_pairs, gold_agreement, judge_bias_suite, revision_pairs
-from rlaif.training.checkpoint import CHECKPOINT_DIR, JsonlCheckpoint, fingerprint
+from rlaif.training.checkpoint import JsonlCheckpoint, checkpoint_path
 
 
 def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: Path, gold: Path,
@@ -46,9 +46,9 @@ def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: 
         mlflow.set_tags({"constitution.name": charter.name, "constitution.version": charter.version})
         judge_model = build_judge(cfg.judge, charter, judge_templates)
         mlflow.set_tag("judge.id", judge_model.judge_id)
-        checkpoint = JsonlCheckpoint(CHECKPOINT_DIR / "judge-{}.jsonl".format(fingerprint(
-            [candidates, constitution, templates], {"seed": cfg.seed, "judge": cfg.judge.model_dump(mode="json", exclude=EXECUTION)})),
-            key="pair_id")
+        settings = {"seed": cfg.seed, "judge": cfg.judge.model_dump(mode="json", exclude=EXECUTION)}
+        checkpoint = JsonlCheckpoint(checkpoint_path("judge", [candidates, constitution, templates], settings, ".jsonl"),
+                                     key="pair_id")
         resumed, seconds = judge_with_checkpoints(cfg, judge_model, charter, pairs, checkpoint)
         done = checkpoint.load()
         labels = [done[p["pair_id"]]["label"] for p in pairs] + revised

@@ -41,7 +41,7 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
     from rlaif.lifecycle.rounds import read_start
     from rlaif.lifecycle.tracking import stage_run
     from rlaif.registry import register_model
-    from rlaif.training.checkpoint import CHECKPOINT_DIR, fingerprint
+    from rlaif.training.checkpoint import checkpoint_path
 
     o = cfg.optimize_policy.resolved()
     out_dir = Path(out_dir)
@@ -57,7 +57,7 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
         if o.algorithm == "online_judge":
             settings["judge"] = cfg.judge.model_dump(mode="json")
         files = [f for path in [policy, *used.values()] for f in files_under(Path(path))]
-        checkpoints = CHECKPOINT_DIR / f"optimize_policy-{fingerprint(files, settings)}"
+        checkpoints = checkpoint_path("optimize_policy", files, settings)
         refusals = refusal_classifier(markers)
         if o.algorithm == "dpo":
             history = train_dpo(cfg, o, data["preferences"], Path(policy), out_dir, checkpoints, refusals)

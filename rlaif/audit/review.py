@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.data.io import iter_jsonl, normalised, read_constitution, read_prompts, read_text, write_json, write_jsonl
+from rlaif.data.records import read_labels
 from rlaif.errors import InputError
 
 # AI confidence = max(prob_a, 1 - prob_a): "low" below 0.6, "medium" below 0.8, "high" from 0.8. Fixed
 # thresholds rather than quantiles, so a bucket means the same thing from one pipeline run to the next.
 BUCKETS = (("low", 0.6), ("medium", 0.8), ("high", math.inf))
 VERDICTS = ("1", "2", "tie")
-LABEL_FIELDS = ("pair_id", "prompt_id", "prompt", "response_a", "response_b", "prob_a", "principle", "status")
 SAMPLE_COLUMNS = ["audit_id", "pair_id", "slice", "language", "principle", "principle_text", "prompt",
                   "answer_1", "answer_2", "verdict", "note"]
 DISAGREEMENT_COLUMNS = ["audit_id", "pair_id", "slice", "principle", "prompt", "human", "ai", "ai_confidence", "note"]
@@ -68,13 +68,11 @@ def confidence_bucket(value: float) -> str:
     return next(name for name, upper in BUCKETS if value < upper)
 
 
-def read_labels(path: Path) -> tuple[list[dict[str, Any]], Counter]:
-    """Labels with status ok, each checked for the fields the audit needs; also counts of what was skipped."""
+def auditable_labels(path: Path) -> tuple[list[dict[str, Any]], Counter]:
+    """The labels a person can check (status ok, two different answers), read by the labels' one reader; also counts
+    of what was skipped."""
     labels, skipped = [], Counter()
-    for line_no, row in iter_jsonl(path):
-        missing = [f for f in LABEL_FIELDS if f not in row]
-        if missing:
-            raise InputError(f"{path}:{line_no}: missing field(s) {', '.join(missing)}")
+    for row in (label.row() for label in read_labels(path)):
         if row["status"] != "ok" or row["prob_a"] is None:
             skipped["not ok"] += 1
             continue
@@ -191,7 +189,7 @@ def export_sample(labels: Path, prompts: Path, constitution: Path, out: Path, n:
         raise InputError(f"--n {n}: need at least 1 row")
     charter = read_constitution(constitution)
     meta = {p.id: p for p in read_prompts(prompts)}
-    rows, skipped = read_labels(labels)
+    rows, skipped = auditable_labels(labels)
     unknown = sorted({r["prompt_id"] for r in rows} - meta.keys())
     if unknown:
         raise InputError(f"{labels}: prompt ids not in {prompts}: {', '.join(unknown[:MAX_LISTED])}"

@@ -1,7 +1,7 @@
 """The records that pass between stages, each defined once, with one reader and one atomic writer.
 
   candidates.jsonl   CandidateSet   generate -> critique_revise, judge
-  labels.jsonl       Label          judge -> validate (which gates the raw rows first: see REQUIRED_LABEL_COLUMNS)
+  labels.jsonl       Label          judge -> validate (which gates the raw rows first: see REQUIRED_LABEL_COLUMNS), audit
   preferences.jsonl  Preference     validate -> train_reward, optimize_policy (dpo); replayed by later rounds
   start.json         StartRecord    bootstrap -> optimize_policy, evaluate, the flow (the round and its parent)
   registered.json    Registered     optimize_policy -> evaluate, report (the version this run registered)

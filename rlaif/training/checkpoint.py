@@ -32,6 +32,12 @@ def fingerprint(files: Iterable[Path], settings: Any) -> str:
     return digest.hexdigest()[:16]
 
 
+def checkpoint_path(stage: str, files: Iterable[Path], settings: Any, suffix: str = "") -> Path:
+    """Where a stage keeps its checkpoint: one place per stage, input bytes, settings and seed (in `settings`), so
+    that a rerun of the same work resumes and changed work starts afresh."""
+    return CHECKPOINT_DIR / f"{stage}-{fingerprint(files, settings)}{suffix}"
+
+
 class JsonlCheckpoint:
     def __init__(self, path: Path, key: str):
         self.path = Path(path)

@@ -17,9 +17,9 @@ from transformers import TrainerCallback
 
 
 def checkpoint_dir(stage: str, inputs: list[Path], section, seed: int) -> Path:
-    from rlaif.training.checkpoint import CHECKPOINT_DIR, fingerprint
+    from rlaif.training.checkpoint import checkpoint_path
 
-    return CHECKPOINT_DIR / f"{stage}-{fingerprint(inputs, {'seed': seed, stage: section.model_dump(mode='json')})}"
+    return checkpoint_path(stage, inputs, {"seed": seed, stage: section.model_dump(mode="json")})
 
 
 def trainer_kwargs(seed: int, section, output_dir: Path) -> dict[str, Any]:

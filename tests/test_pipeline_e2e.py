@@ -7,7 +7,8 @@ lives week after week:
 3. a label gate that fails inside the flow (training does not start);
 4. a changed principle (what DVC would rerun), then a prompt drop run that needs sign-off while a second run waits
    for the first and, finding nothing to do, skips every stage without starting Prefect;
-5. sign-off with `rlaif approve`, the history of the versions, and tampered labels that the gate stops.
+5. sign-off with `rlaif approve`, the history of the versions, and tampered labels that the gate stops;
+6. `rlaif reproduce` on round 1 (rebuilt cold, byte for byte) and on the version trained on uncommitted inputs.
 
 The smoke profile trains for a few steps, so the quality gates are given bounds that any policy meets: these tests
 are about the loop and its records, not about the policy's quality (that is the default profile's, in the README).
@@ -24,6 +25,8 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import BIN, cli_env, make_project_copy, rlaif
+
+from rlaif.lifecycle.reproduce import ancestry_nodes
 
 pytestmark = pytest.mark.e2e
 STAGES = ["bootstrap", "generate", "critique_revise", "judge", "validate", "train_reward", "optimize_policy", "evaluate",
@@ -245,6 +248,27 @@ def test_lineage_shows_the_genealogy(loop):
     assert "v2 <- v1 <- bootstrap (built)" in " ".join(shown.stdout.split())
 
 
+def test_reproduce_rebuilds_round_one_cold_byte_for_byte(loop, tmp_path: Path):
+    """Round 1 ran warm (every stage forked from the flow's warm server); `rlaif reproduce` rebuilds it cold in a
+    scratch clone from its record alone, and every compared output has its recorded digest. Its bootstrap read the
+    versioned prompts file, not generate's copy of the same bytes."""
+    project, _, _ = loop
+    traced = json.loads(rlaif(project, "lineage", "models:/rlaif-policy/1", "--json").stdout)
+    bootstrap = ancestry_nodes(traced["training"])["bootstrap"]
+    prompts = {e["name"]: e for e in bootstrap["inputs"]}["prompts"]
+    assert prompts["source"] == "git" and "produced_by" not in prompts
+
+    rebuilt = rlaif(project, "reproduce", "models:/rlaif-policy/1", "--json", "--workdir", str(tmp_path / "scratch"),
+                    timeout=1800)
+    assert rebuilt.returncode == 0, rebuilt.stdout[-4000:] + rebuilt.stderr[-3000:]
+    result = json.loads(rebuilt.stdout)
+    assert {s["stage"] for s in result["stages"]} >= {"bootstrap", "generate", "judge", "validate", "optimize_policy"}
+    for stage in result["stages"]:
+        compared = [f for f in stage["files"] if f["status"] != "volatile"]
+        assert compared and all(f["status"] == "match" for f in compared), stage
+    assert result["packages_changed"] == [] and result["machine_changed"] == []
+
+
 def test_gate_failure_in_the_flow_exits_non_zero_and_skips_training(loop):
     """The round after round 2 starts from champion v2: bootstrap to judge run, the label gate stops it (it asks
     for more pairs than the round has)."""
@@ -315,6 +339,18 @@ def test_a_prompt_drop_reruns_generate_onward_and_waits_for_sign_off_while_a_sec
     assert trained_on[:12] == [f"d1-{i}" for i in range(12)] and len(trained_on) == 24  # the drop and a replay
     generation = json.loads((project / "artifacts/generate/generation.json").read_text())
     assert generation["prompt_sources"]["newest_drop"] == "data/prompts/drops/2026-12-07.jsonl"
+
+
+def test_reproduce_names_the_uncommitted_constitution_edit_before_rebuilding(loop, tmp_path: Path):
+    """Version 3 trained on the principle edited above and on the prompt drop, neither committed: `rlaif reproduce`
+    names each changed input with its stage, judge and the constitution among them, and rebuilds nothing."""
+    project, _, _ = loop
+    refused = rlaif(project, "reproduce", "models:/rlaif-policy/3", "--workdir", str(tmp_path / "scratch"))
+    assert refused.returncode == 6, refused.stdout[-3000:] + refused.stderr[-3000:]
+    shown = " ".join(refused.stderr.split())
+    assert "judge: input constitution (data/constitution/constitution.yaml)" in shown, shown
+    assert "generate: input drops (data/prompts/drops)" in shown, shown  # the prompt drop, first stage first
+    assert not (tmp_path / "scratch/artifacts").exists()  # named before anything was rebuilt
 
 
 def test_sign_off_moves_champion_and_is_recorded_everywhere(loop):

@@ -142,9 +142,11 @@ def apply_uncommitted(client, nodes: dict[str, dict], scratch: Path, record_dir:
 
 
 def check_inputs(nodes: dict[str, dict], order: list[str], scratch: Path, commit: str) -> None:
-    """Every source input as the commit holds it against the digest the model was trained on."""
+    """Every source input as the commit holds it against the digest the model was trained on; all that differ are
+    named, first stage first."""
     from rlaif.lifecycle.tracking import file_md5
 
+    changed = []
     for stage in (s for s in order if s in nodes):
         for entry in nodes[stage]["inputs"]:
             if "source" not in entry or not entry.get("path"):
@@ -152,9 +154,10 @@ def check_inputs(nodes: dict[str, dict], order: list[str], scratch: Path, commit
             held = scratch / entry["path"]
             now = file_md5(held) if held.exists() else "nothing"
             if now != entry["md5"]:
-                raise ReproduceMismatch(
-                    f"{stage}: input {entry['name']} ({entry['path']}): the model was trained on md5 {entry['md5']}, "
-                    f"commit {commit[:12]} holds {now}: a changed input (the run read bytes that were never committed)")
+                changed.append(f"{stage}: input {entry['name']} ({entry['path']}): the model was trained on md5 "
+                               f"{entry['md5']}, commit {commit[:12]} holds {now}")
+    if changed:
+        raise ReproduceMismatch("; ".join(changed) + ": a changed input (the run read bytes that were never committed)")
 
 
 def rebuild(scratch: Path, target: str, recorded_params: Path) -> None:
@@ -214,13 +217,13 @@ def reproduce(uri: str, workdir: Path | None = None, keep: bool = False) -> dict
               "machine_changed": machine_changes(training.data.params), "stages": []}
     if scratch.exists() and any(scratch.iterdir()):
         raise InputError(f"{scratch}: not empty; name an empty or new folder with --workdir")
+    scratch_clone(commit, scratch)
+    result["uncommitted_code"] = apply_uncommitted(client, nodes, scratch, record_dir)
+    check_inputs(nodes, order, scratch, commit)  # a changed input is named for any round, before anything runs
     start = (yaml.safe_load(recorded_params.read_text(encoding="utf-8")) or {}).get("bootstrap", {})
     if str(start.get("resolved_base_model") or "").startswith("models:/"):
         raise InputError(f"{uri}: its round started from {start['resolved_base_model']}; rebuilding a round that "
                          "starts from a registered model is not supported yet (rebuild that model's own round)")
-    scratch_clone(commit, scratch)
-    result["uncommitted_code"] = apply_uncommitted(client, nodes, scratch, record_dir)
-    check_inputs(nodes, order, scratch, commit)
     rebuild(scratch, traced["training"]["stage"], recorded_params)
     result["stages"] = compare(client, nodes, order, scratch)
     result["reproduced"] = all(s["matches"] for s in result["stages"])

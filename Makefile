@@ -1,6 +1,6 @@
 # make run   create .venv, install, run the pipeline on the embedded default profile
 # make run-real  the same on a real pretrained chat model (params/smollm2.yaml: SmolLM2-135M-Instruct from its GGUF)
-# make test  create or update .venv, lint (ruff), run the tests
+# make test  create or update .venv, lint (ruff), check types (mypy), run the tests
 # make test-fast  the fast tier for the edit loop: no end-to-end runs, no training, no servers
 # make lock  re-resolve the locked versions (requirements/*.txt); `make lock UPGRADE=pkg` moves one package only
 VENV ?= .venv
@@ -70,10 +70,12 @@ run-real: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-fast: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not e2e and not slow" $(PYTEST_ARGS)
 
 clean:

@@ -42,8 +42,7 @@ from flows.dvc_ops import (
 )
 from flows.warm import WARM_ENV, warm_server
 from rlaif.config import PipelineConfig
-from rlaif.data.io import write_json
-from rlaif.data.records import read_promotion, write_record
+from rlaif.data.records import LastRun, StageRow, read_last_run, read_promotion, write_record
 from rlaif.lifecycle.promotion import Decision
 from rlaif.lifecycle.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemetry, setup
 
@@ -119,6 +118,7 @@ def await_sign_off(cfg: PipelineConfig, wait: bool) -> dict | None:
     if decision is None or decision.decision != Decision.AWAITING or decision.approval_record:
         return None
     model = decision.model
+    assert model is not None  # awaiting approval: a registered challenger
     if not wait:
         print(f"{model} passed every gate and awaits sign-off: rlaif approve {model} --reviewer NAME "
               f"--reason TEXT [--reject] (reports/run.html shows what to review)")
@@ -206,6 +206,18 @@ class Summary:
     def ok(self) -> bool:
         return self.exit_code == 0
 
+    def record(self) -> LastRun:
+        return LastRun(run_id=self.run_id, exit_code=self.exit_code, message=self.message,
+                       stages=[StageRow(**row) for row in self.rows], start=self.start, sign_off=self.sign_off)
+
+    @classmethod
+    def read(cls, path: Path) -> Summary:
+        """reports/last_run.json, which the flow run wrote (it exists: the caller checked or the flow returned)."""
+        last = read_last_run(path)
+        assert last is not None, f"{path}: the flow run wrote no summary"
+        return cls(rows=[stage.row() for stage in last.stages], exit_code=last.exit_code, message=last.message,
+                   run_id=last.run_id, start=last.start, sign_off=last.sign_off)
+
 
 @flow(name="rlaif-pipeline", log_prints=True)
 def rlaif_pipeline(config: dict, wait_for_approval: bool = False):
@@ -275,9 +287,7 @@ def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: s
         if pushed:  # the outputs would be lost with this machine
             summary.exit_code, summary.message = 1, pushed
         _log_summary(mlflow, summary)
-    write_json(Path(LAST_RUN), {"run_id": summary.run_id, "exit_code": summary.exit_code,
-                                "message": summary.message, "stages": summary.rows, "start": summary.start,
-                                "sign_off": summary.sign_off})
+    write_record(Path(LAST_RUN), summary.record())
     if not summary.ok:  # the flow run ends Failed, so the Prefect UI shows where it stopped
         return Failed(message=summary.message)
     return summary.rows
@@ -297,8 +307,7 @@ def scheduled_pipeline(params_file: str | None = "params/default.yaml", override
     with project_lock():
         cfg = preflight(Path(params_file) if params_file else None, overrides or [])
         rows = rlaif_pipeline(cfg.as_dict(), wait_for_approval=True)  # a failed stage fails this flow run too
-    last = json.loads(Path(LAST_RUN).read_text())
-    print_summary(Summary(rows=rows, run_id=last["run_id"], start=last.get("start") or {}, sign_off=last.get("sign_off")))
+    print_summary(Summary.read(Path(LAST_RUN)))
     return rows
 
 
@@ -332,9 +341,7 @@ def run_pipeline(cfg: PipelineConfig) -> Summary:
     if not Path(LAST_RUN).exists():  # the flow itself broke before it could summarise
         Console(stderr=True).print(f"[bold red]pipeline flow failed:[/] {state.message}")
         return Summary(exit_code=1, message=f"pipeline flow failed: {state.message}")
-    last = json.loads(Path(LAST_RUN).read_text())
-    summary = Summary(rows=last["stages"], exit_code=last["exit_code"], message=last["message"],
-                      run_id=last["run_id"], start=last.get("start") or {}, sign_off=last.get("sign_off"))
+    summary = Summary.read(Path(LAST_RUN))
     print_summary(summary)
     return summary
 

@@ -14,8 +14,8 @@ import random
 from pathlib import Path
 
 from rlaif.config import PipelineConfig
-from rlaif.data.io import read_constitution, read_templates, write_json, write_jsonl
-from rlaif.data.records import read_candidates
+from rlaif.data.io import read_constitution, read_templates, write_json
+from rlaif.data.records import Revision, RevisionStep, read_candidates, write_records
 from rlaif.errors import ConfigError
 
 
@@ -35,7 +35,7 @@ def critique_revise(cfg: PipelineConfig, candidates: Path, constitution: Path, t
     with stage_run("critique_revise", cfg, inputs={"candidates": candidates, "constitution": constitution},
                    outputs={"critique_revise": Path(out_dir)}) as run:
         if not settings.enabled:
-            write_jsonl(out, [])
+            write_records(out, [])
             write_json(Path(out_dir) / "summary.json", {"enabled": False, "revisions": 0})
             run.metrics({"revisions": 0})
             return out
@@ -57,13 +57,13 @@ def critique_revise(cfg: PipelineConfig, candidates: Path, constitution: Path, t
             for steps, p, critique, revision in zip(history, drawn, critiques, revisions):
                 steps.append({"principle": p.id, "critique": critique.strip(), "revision": revision.strip()})
             current = [r.strip() or c for r, c in zip(revisions, current)]
-        results = [{
-            "prompt_id": row.prompt_id, "prompt": row.prompt, "original": row.candidates[0],
-            "revision": answer, "principles": [s["principle"] for s in steps], "rounds": steps,
-            "status": "ok" if answer.strip() else "failed", "judge": writer.judge_id,
-        } for row, answer, steps in zip(rows, current, history)]
-        write_jsonl(out, results)
-        changed = sum(r["revision"].strip() != r["original"].strip() for r in results)
+        results = [Revision(
+            prompt_id=row.prompt_id, prompt=row.prompt, original=row.candidates[0], revision=answer,
+            principles=[s["principle"] for s in steps], rounds=[RevisionStep(**s) for s in steps],
+            status="ok" if answer.strip() else "failed", judge=writer.judge_id,
+        ) for row, answer, steps in zip(rows, current, history)]
+        write_records(out, results)
+        changed = sum(r.revision.strip() != r.original.strip() for r in results)
         summary = {"enabled": True, "revisions": len(results), "changed": changed, "rounds": settings.rounds,
                    "judge": writer.judge_id}
         write_json(Path(out_dir) / "summary.json", summary)

@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlaif.config import PipelineConfig
-from rlaif.data.io import GoldPair, read_constitution, read_jsonl, read_rows, read_templates, write_json, write_jsonl
-from rlaif.data.records import read_candidates
+from rlaif.data.io import GoldPair, read_constitution, read_rows, read_templates, write_json, write_jsonl
+from rlaif.data.records import read_candidates, read_revisions
 from rlaif.judging.audit_log import log_audit, write_audit
 from rlaif.judging.bias import bias_metrics, read_suite
 from rlaif.judging.checkpointed import EXECUTION, judge_with_checkpoints
@@ -37,7 +37,7 @@ def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: 
     gold_pairs = read_rows(gold, GoldPair, unique_key="id")
     suite = read_suite(bias_suite) if bias_suite else None  # read before judging: a bad suite fails at once
     pairs = candidate_pairs(read_candidates(candidates))
-    revised = revision_pairs(read_jsonl(revisions), cfg.seed) if revisions else []
+    revised = revision_pairs(read_revisions(revisions), cfg.seed) if revisions else []
     inputs = {"candidates": candidates, "constitution": constitution, "templates": templates, "gold": gold,
               **({"bias_suite": bias_suite} if bias_suite else {})}
     with stage_run("judge", cfg, inputs=inputs, outputs={"judge": Path(out_dir)}) as run:

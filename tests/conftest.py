@@ -69,7 +69,7 @@ hypothesis_settings.load_profile("ci")
 
 # The files that take longest, first: with `--dist loadfile` each file runs whole on one worker, and the worker
 # that draws the end-to-end loop late would finish last.
-LONGEST_FIRST = ["test_pipeline_e2e.py", "test_prefect_deployment.py", "test_real_model.py",
+LONGEST_FIRST = ["test_pipeline_e2e.py", "test_prefect_deployment.py", "test_reproduce.py", "test_real_model.py",
                  "test_reliability.py", "test_judge_stage.py", "test_scaleout.py", "test_judge_eval.py", "test_rounds.py"]
 
 

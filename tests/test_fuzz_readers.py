@@ -115,6 +115,19 @@ def _rows(schema: str, unique_key: str | None = None) -> Callable[[Path], object
     return read
 
 
+REVISION = {"prompt_id": "p0001", "prompt": "How do I stop a stuck process?", "original": "No.",
+            "revision": "Use kill with its process id.", "principles": ["helpful"],
+            "rounds": [{"principle": "helpful", "critique": "It refuses a safe request.",
+                        "revision": "Use kill with its process id."}], "status": "ok", "judge": "tiny-judge"}
+GATE = {"passed": True, "failed_expectations": [], "not_applicable": [], "statistics": {"n_rows": 4},
+        "expectations": [{"name": "labels have every column", "success": True}], "data_docs": "reports/validate/data_docs",
+        "n_pairs": 4, "n_kept": 2, "judge_bias": {"report": None, "gates": []}}
+LAST_RUN = {"run_id": "0a1b2c", "exit_code": 0, "message": "",
+            "stages": [{"stage": "bootstrap", "status": "ran", "seconds": 1.5, "metrics": {"loss": 2.0}, "run_id": "9f"},
+                       {"stage": "generate", "status": "not run", "seconds": 0.0}],
+            "start": {"source": "build", "round": 1}, "sign_off": None}
+
+
 # name -> (valid file content, file name, reader, JSON Lines?)
 READERS: dict[str, tuple[Callable[[], bytes], str, Callable[[Path], object], bool]] = {
     "prompts": (lambda: head_lines(ROOT / "data/prompts/train.jsonl", 4), "prompts.jsonl",
@@ -131,6 +144,12 @@ READERS: dict[str, tuple[Callable[[], bytes], str, Callable[[Path], object], boo
     "registered record": (lambda: json.dumps({"name": "rlaif-policy", "version": "2", "run_id": "0a1b2c",
                                               "algorithm": "grpo"}, indent=2).encode(), "registered.json",
                           _reader("rlaif.data.records", "read_registered"), False),
+    "revisions": (lambda: (json.dumps(REVISION) + "\n").encode() * 2, "revisions.jsonl",
+                  _reader("rlaif.data.records", "read_revisions"), True),
+    "label gate record": (lambda: json.dumps(GATE, indent=2).encode(), "gate.json",
+                          _reader("rlaif.data.records", "read_gate"), False),
+    "last run record": (lambda: json.dumps(LAST_RUN, indent=2).encode(), "last_run.json",
+                        _reader("rlaif.data.records", "read_last_run"), False),
     "constitution": (lambda: (ROOT / "data/constitution/constitution.yaml").read_bytes(), "constitution.yaml",
                      _reader("rlaif.data.io", "read_constitution"), False),
     "judge templates": (lambda: (ROOT / "data/constitution/judge_templates.yaml").read_bytes(), "templates.yaml",

@@ -1,11 +1,14 @@
 """The records that pass between stages, each defined once, with one reader and one atomic writer.
 
   candidates.jsonl   CandidateSet   generate -> critique_revise, judge
+  revisions.jsonl    Revision       critique_revise -> judge (a revision preferred over its original)
   labels.jsonl       Label          judge -> validate (which gates the raw rows first: see REQUIRED_LABEL_COLUMNS), audit
   preferences.jsonl  Preference     validate -> train_reward, optimize_policy (dpo); replayed by later rounds
   start.json         StartRecord    bootstrap -> optimize_policy, evaluate, the flow (the round and its parent)
   registered.json    Registered     optimize_policy -> evaluate, report (the version this run registered)
+  gate.json          LabelGate      validate -> evaluate (a promotion gate), report
   promotion.json     Promotion      evaluate -> the flow (sign-off, summary), report
+  last_run.json      LastRun        the flow -> `rlaif run`'s summary, the deployments' flow
 
 A bad row is an InputError naming the file, the line and the field.
 """
@@ -13,7 +16,7 @@ A bad row is an InputError naming the file, the line and the field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,6 +39,26 @@ class CandidateSet(StageRecord):
     prompt_id: str = Field(min_length=1)
     prompt: str = Field(min_length=1)
     candidates: list[str] = Field(min_length=1)
+
+
+class RevisionStep(StageRecord):
+    principle: str = Field(min_length=1)
+    critique: str
+    revision: str
+
+
+class Revision(StageRecord):
+    """critique_revise on one prompt: its first candidate, the answer after every round of critique and revision, and
+    each round's principle, critique and revision. `failed` where the writer returned nothing."""
+
+    prompt_id: str = Field(min_length=1)
+    prompt: str = Field(min_length=1)
+    original: str
+    revision: str
+    principles: list[str]
+    rounds: list[RevisionStep]
+    status: Literal["ok", "failed"]
+    judge: str = Field(min_length=1)
 
 
 class Label(StageRecord):
@@ -97,6 +120,10 @@ def read_candidates(path: Path) -> list[CandidateSet]:
     return read_records(path, CandidateSet, "candidates")
 
 
+def read_revisions(path: Path) -> list[Revision]:
+    return read_records(path, Revision, "revision")
+
+
 def read_labels(path: Path) -> list[Label]:
     return read_records(path, Label, "label")
 
@@ -110,7 +137,7 @@ def read_preferences(path: Path, min_pairs: int = 0, setting: str = "min_pairs")
     return rows
 
 
-def write_records(path: Path, rows: list[StageRecord]) -> Path:
+def write_records(path: Path, rows: Sequence[StageRecord]) -> Path:
     """One JSON line per record, written to a temporary file and renamed."""
     return write_jsonl(path, [row.row() for row in rows])
 
@@ -138,6 +165,21 @@ class Registered(StageRecord):
     algorithm: str = Field(min_length=1)
 
 
+class LabelGate(StageRecord):
+    """validate's verdict on a round's labels: each expectation's outcome, the derived statistics, the judge bias
+    checks and where the Great Expectations Data Docs are."""
+
+    passed: bool
+    failed_expectations: list[str]
+    not_applicable: list[str]
+    statistics: dict
+    expectations: list[dict]
+    data_docs: str
+    n_pairs: int = Field(ge=0)
+    n_kept: int = Field(ge=0)
+    judge_bias: dict
+
+
 class Promotion(StageRecord):
     """evaluate's decision on the challenger, gate by gate; a sign-off during the run adds `approval_record`. Fields a
     decision lacks (no registered model: no previous champion; no sign-off yet) are absent from the file, as written."""
@@ -156,6 +198,34 @@ class Promotion(StageRecord):
 
     def row(self) -> dict:
         return self.model_dump(exclude_unset=True)
+
+
+class StageRow(StageRecord):
+    """One stage of a pipeline run. A stage not run (an earlier one failed) has no metrics and no run."""
+
+    stage: str = Field(min_length=1)
+    status: Literal["ran", "skipped", "failed", "not run"]
+    seconds: float = Field(ge=0)
+    metrics: dict = Field(default_factory=dict)
+    run_id: str | None = None
+
+    def row(self) -> dict:
+        return self.model_dump(exclude_unset=True)
+
+
+class LastRun(StageRecord):
+    """What the last pipeline run did, stage by stage, with its exit code, its round's start and any sign-off."""
+
+    run_id: str | None
+    exit_code: int
+    message: str
+    stages: list[StageRow]
+    start: dict = Field(description="start.json's content where bootstrap ran or was skipped, else empty")
+    sign_off: dict | None
+
+    def row(self) -> dict:
+        return {key: [s.row() for s in self.stages] if key == "stages" else value
+                for key, value in self.model_dump().items()}
 
 
 def read_record(path: Path, schema: type[StageRecord], what: str):
@@ -185,6 +255,16 @@ def read_start(path: Path) -> StartRecord:
 def read_registered(path: Path | None) -> Registered | None:
     """registered.json, or None where no version was registered (no such file)."""
     return read_record(path, Registered, "registered") if path and Path(path).exists() else None
+
+
+def read_gate(path: Path | None) -> LabelGate | None:
+    """gate.json, or None where validate has not decided (no such file)."""
+    return read_record(path, LabelGate, "label gate") if path and Path(path).exists() else None
+
+
+def read_last_run(path: Path) -> LastRun | None:
+    """last_run.json, or None where no run summarised itself (no such file)."""
+    return read_record(path, LastRun, "last run") if Path(path).exists() else None
 
 
 def read_promotion(path: Path) -> Promotion | None:

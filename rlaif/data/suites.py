@@ -39,7 +39,9 @@ def _suite_rows(path: Path, reader: csv.DictReader) -> list[SuitePrompt]:
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)} (an XSTest-format suite has "
                          "prompt, label and optionally id, type)")
-    rows, seen, texts = [], set(), {}
+    rows: list = []
+    seen: set = set()
+    texts: dict = {}
     for row in reader:
         line = reader.line_num  # where the row ends: a quoted prompt may span lines
         label, prompt = (row.get("label") or "").strip(), (row.get("prompt") or "").strip()

@@ -9,6 +9,7 @@ text is neither refusing nor helping. Neither is the training judge, so the eval
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from itertools import groupby
 
 WORD = re.compile(r"[a-z0-9'\u00c0-\u024f]+")  # Latin letters with accents too (the Spanish prompts)
@@ -30,7 +31,7 @@ class CoherenceCheck:
         return known >= self.min_known and longest_run <= 3 and len(set(words)) / len(words) >= 0.3
 
 
-def lexicon(texts: list[str], source: str = "project", languages: set[str] = frozenset(), top_words: int = 50000) -> list[str]:
+def lexicon(texts: list[str], source: str = "project", languages: AbstractSet[str] = frozenset(), top_words: int = 50000) -> list[str]:
     """What the coherence check counts as words: the project's texts, plus (source "wordfreq") the most frequent
     words of each language, from the wordfreq package's word lists, which are independent of the policy and the
     judge. A language wordfreq lacks is an error, not a silently stricter check."""

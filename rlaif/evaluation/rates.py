@@ -57,7 +57,7 @@ def slices(samples: list[dict], rows, keys: list[str], min_samples: int, show: i
     by_id = {r.id: r for r in rows}
     table = []
     for key in keys:
-        values = defaultdict(lambda: defaultdict(list))
+        values: defaultdict = defaultdict(lambda: defaultdict(list))
         for s in samples:
             value = getattr(by_id[s["prompt_id"]], key, None)
             values["none" if value is None else str(value)][s["policy"]].append(s["correct"])

@@ -20,7 +20,7 @@ import pandas as pd
 
 from rlaif.config import ValidateConfig
 from rlaif.data.io import read_jsonl, write_json
-from rlaif.data.records import Preference, write_records
+from rlaif.data.records import LabelGate, Preference, write_record, write_records
 from rlaif.errors import GateFailed, InputError
 from rlaif.gate import columns, preference_filter, suite
 
@@ -87,7 +87,7 @@ def validate_labels(cfg: ValidateConfig, labels_path: Path, out_dir: Path, repor
     }
     # the gate record holds what was decided; the Data Docs page's address carries the validation's run time, so it
     # goes to the stage's MLflow run instead (the same labels give the same gate.json, byte for byte)
-    write_json(gate_path, {k: v for k, v in summary.items() if k != "validation_page"})
+    write_record(gate_path, LabelGate(**{k: v for k, v in summary.items() if k != "validation_page"}))
 
     if not passed:
         details = "; ".join(f"{o['name']} (observed: {o['observed']})" for o in failed)

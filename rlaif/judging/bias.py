@@ -198,7 +198,8 @@ def _counterfactual(rows: list[tuple[dict, float]]) -> dict:
     by_item: dict[int, dict[str, float]] = {}
     for pair, prob in rows:
         by_item.setdefault(pair["item"], {})[pair["group"]] = prob
-    flips, shifts = [], {}
+    flips: list = []
+    shifts: dict = {}
     for probs in by_item.values():
         centre = mean(probs.values())
         for group, prob in probs.items():

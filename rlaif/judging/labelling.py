@@ -14,7 +14,7 @@ import random
 from itertools import combinations
 
 from rlaif.data.io import GoldPair
-from rlaif.data.records import CandidateSet, Label
+from rlaif.data.records import CandidateSet, Label, Revision
 
 PAIR_FIELDS = ("pair_id", "prompt_id", "prompt", "response_a", "response_b")
 
@@ -138,19 +138,19 @@ def combine_orders(pair: dict, v_ab, v_ba, judge_id: str) -> dict:
                  consistent=(v_ab.p_first > 0.5) == (v_ba.p_first < 0.5))
 
 
-def revision_pairs(rows: list[dict], seed: int) -> list[dict]:
+def revision_pairs(rows: list[Revision], seed: int) -> list[dict]:
     """Critique and revision (Constitutional AI, supervised phase): the revision is the preferred answer, by
     construction (no position measurement). A seeded coin puts it first or second."""
     rng = random.Random(seed)
     labels = []
     for row in rows:
-        if row["status"] != "ok" or row["revision"].strip() == row["original"].strip():
+        if row.status != "ok" or row.revision.strip() == row.original.strip():
             continue
         revision_first = rng.random() < 0.5
-        a, b = (row["revision"], row["original"]) if revision_first else (row["original"], row["revision"])
-        pair = {"pair_id": f"{row['prompt_id']}:revision", "prompt_id": row["prompt_id"], "prompt": row["prompt"],
+        a, b = (row.revision, row.original) if revision_first else (row.original, row.revision)
+        pair = {"pair_id": f"{row.prompt_id}:revision", "prompt_id": row.prompt_id, "prompt": row.prompt,
                 "response_a": a, "response_b": b}
-        labels.append(label(pair, row["judge"], ",".join(row["principles"]), prob_a=1.0 if revision_first else 0.0,
+        labels.append(label(pair, row.judge, ",".join(row.principles), prob_a=1.0 if revision_first else 0.0,
                             source="critique_revise"))
     return labels
 

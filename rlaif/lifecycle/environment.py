@@ -65,7 +65,7 @@ def lock_record(installed: dict[str, str], locks: tuple[Path, ...] = LOCKS) -> d
     present = [p for p in locks if p.exists()]
     if not present:
         return {"lock": "none", "lock_matches": "unknown"}
-    record = {}
+    record: dict[str, str] = {}
     for path in sorted(present, key=lambda p: len(read_lock(p))):
         drift = lock_drift(read_lock(path), installed)
         if drift and record:

@@ -28,7 +28,7 @@ def policy_history(name: str = "rlaif-policy") -> list[dict]:
 
     client = MlflowClient(tracking_uri=tracking_uri())
     versions = sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
-    rows = []
+    rows: list = []
     for version in versions:
         tags = dict(version.tags or {})
         row = {"version": f"v{version.version}", "round": tags.get("rlaif.round"), "parent": tags.get("rlaif.parent"),

@@ -137,7 +137,7 @@ def _check(path: str | None, recorded: str, dvc: dict[str, str]) -> dict:
     (files: a plain md5; directories differ in scheme and are compared through our digest only)."""
     from rlaif.lifecycle.tracking import file_md5
 
-    check = {"path": path, "md5": recorded, "current_md5": None, "status": "missing"}
+    check: dict[str, object] = {"path": path, "md5": recorded, "current_md5": None, "status": "missing"}
     if path and Path(path).exists():
         check["current_md5"] = file_md5(Path(path))
         check["status"] = "ok" if check["current_md5"] == recorded else "MISMATCH"
@@ -302,7 +302,7 @@ def _found(node: dict, where: str, keys: tuple[str, ...]) -> dict:
 
 def _data_digests(node: dict) -> dict:
     """The digests of the source data the tree read (prompts, drops, seed dialogues, constitution, gold)."""
-    digests = {}
+    digests: dict = {}
     for entry in node.get("inputs", []):
         if "produced_by" in entry:
             digests = {**_data_digests(entry["produced_by"]), **digests}

@@ -9,7 +9,6 @@ With `evaluate.approval: required`, a challenger that passes every gate waits fo
 
 from __future__ import annotations
 
-import json
 import math
 from enum import StrEnum
 from pathlib import Path
@@ -63,11 +62,11 @@ def decide(gates: PromotionGates, evidence: dict) -> dict:
             "no reward hacking: the reward model's gain is matched by an independent gain",
             "flagged" if hacking else "not flagged"),
     ]
-    results = [r for r in results if r is not None]
-    failed = [r for r in results if not r["passed"]]
-    reasons = [f"{r['rule']}: {'passed' if r['passed'] else 'FAILED'} ({r['seen']})" for r in results]
+    decided = [r for r in results if r is not None]
+    failed = [r for r in decided if not r["passed"]]
+    reasons = [f"{r['rule']}: {'passed' if r['passed'] else 'FAILED'} ({r['seen']})" for r in decided]
     return {"promote": not failed, "decision": Decision.PROMOTE if not failed else Decision.KEEP,
-            "failed_gates": [r["gate"] for r in failed], "gates": results, "reasons": reasons}
+            "failed_gates": [r["gate"] for r in failed], "gates": decided, "reasons": reasons}
 
 
 def _percent(value) -> str:
@@ -80,9 +79,10 @@ def _show(value) -> str:
 
 def label_gate_passed(gate_file: Path | None) -> bool | None:
     """The validate stage's verdict (reports/validate/gate.json), None when there is no such file."""
-    if gate_file is None or not Path(gate_file).exists():
-        return None
-    return bool(json.loads(Path(gate_file).read_text(encoding="utf-8")).get("passed"))
+    from rlaif.data.records import read_gate
+
+    gate = read_gate(gate_file)
+    return None if gate is None else gate.passed
 
 
 class Decision(StrEnum):

@@ -107,7 +107,7 @@ def train_reward_model(cfg: PipelineConfig, model, tokenizer, rows: list[Prefere
                          "model has no head named 'classifier' or 'score' (peft's modules_to_save)")
     columns = []
     for x in rows:
-        row = {"chosen": dialogue(x.prompt, x.chosen), "rejected": dialogue(x.prompt, x.rejected)}
+        row: dict[str, str | float] = {"chosen": dialogue(x.prompt, x.chosen), "rejected": dialogue(x.prompt, x.rejected)}
         if r.soft_labels == "margin":
             row["margin"] = margin(x.confidence, r.margin_scale)
         elif r.soft_labels == "confidence":

@@ -150,7 +150,10 @@ def pull_verdicts(key_path: Path, url: str | None, project: int | None, partial:
         raise InputError(f"{record_path}: not found, and no --label-studio-project given: which project holds "
                          "this key's tasks? (`rlaif audit export --to label-studio` writes it)")
     conn = connect(url or record.get("url"))
-    rows, missing, skipped, several = [], [], [], 0
+    rows: list = []
+    missing: list = []
+    skipped: list = []
+    several = 0
     for task in _task_pages(conn, int(project)):
         audit_id = task["data"].get("audit_id")
         done = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from rlaif.data.io import Prompt, read_prompts, read_source_prompts
 from rlaif.errors import ConfigError, InputError
@@ -42,8 +43,8 @@ class Start:
     note: str = ""
 
 
-def is_registry_uri(value: str | None) -> bool:
-    return bool(value) and value.startswith("models:/")
+def is_registry_uri(value: str | None) -> TypeGuard[str]:
+    return value is not None and value.startswith("models:/")
 
 
 def resolve_start(base_model: str | None, fallback: str | None, client_factory=None) -> Start:

@@ -128,14 +128,16 @@ def check_model_ref(text: str, key: str, chat_template: bool = False) -> ModelRe
     from rlaif.training.models import check_model_dir
 
     ref = parse_model_ref(text, key)
-    if ref.kind == "gguf":
+    if ref.kind in ("gguf", "folder"):
+        assert ref.path is not None  # parse_model_ref gives these kinds their path
+    if ref.kind == "gguf" and ref.path is not None:
         facts = gguf_facts(ref.path, key)
         if facts["architecture"] not in dequantizable():
             raise InputError(f"{key}: {text!r}: GGUF architecture {facts['architecture']!r} cannot be de-quantized "
                              f"by transformers (it can: {', '.join(sorted(dequantizable()))})")
         if chat_template and not facts["chat_template"]:
             raise InputError(f"{key}: {text!r}: the GGUF file holds no chat template (tokenizer.chat_template)")
-    elif ref.kind == "folder":
+    elif ref.kind == "folder" and ref.path is not None:
         check_model_dir(ref.path, key)
         if chat_template and not folder_has_chat_template(ref.path):
             raise InputError(f"{key}: {text!r}: the tokenizer has no chat template (tokenizer_config.json "

@@ -123,9 +123,10 @@ class _Shard:
         return getattr(self.worker, method)(*args)
 
 
-def _unwrap(err: Exception, stage: str, error: type[RlaifError]) -> Exception:
+def _unwrap(err: BaseException, stage: str, error: type[RlaifError]) -> BaseException:
     """The project error that a shard raised (bad input, a judge that cannot work), else a clear one."""
-    chain, cause = [], err
+    chain: list[BaseException] = []
+    cause: BaseException | None = err
     while cause is not None and all(cause is not seen for seen in chain):
         chain.append(cause)
         cause = getattr(cause, "cause", None) or cause.__cause__

@@ -20,6 +20,7 @@ def copy_registered(uri: str, policy_dir: Path, replay_path: Path, run) -> Path:
     from rlaif.lifecycle.rounds import REGISTRY_URI, parent_round
 
     match = REGISTRY_URI.match(uri)
+    assert match is not None, uri  # preflight resolved it to models:/NAME/VERSION
     client, model_dir = download_policy(match["name"], match["version"], policy_dir)
     round_ = parent_round(client, match["name"], match["version"]) + 1
     write_start(policy_dir, Start(uri, match["name"], match["version"]), round_)

@@ -33,7 +33,7 @@ class RubricJudge:
         for item in items:
             started = time.perf_counter()
             first, second = self._correct(item.prompt, item.first), self._correct(item.prompt, item.second)
-            if first is None:
+            if first is None or second is None:
                 verdicts.append(Verdict(None, item.principle, status="failed", error=UNKNOWN_PROMPT))
                 continue
             verdicts.append(Verdict(0.5 + 0.5 * (float(first) - float(second)), item.principle,

@@ -30,7 +30,7 @@ def bootstrap(cfg: PipelineConfig, seed_dialogues: Path, prompts: Path, out_dir:
     with stage_run("bootstrap", cfg, inputs={"seed_dialogues": seed_dialogues, "prompts": prompts},
                    datasets={"seed_dialogues": seed_dialogues}, outputs={"bootstrap": out_dir}) as run:
         start = cfg.bootstrap.resolved_base_model
-        if start and is_registry_uri(start):
+        if is_registry_uri(start):
             return copy_registered(start, policy_dir, out_dir / REPLAY_FILE, run)
         write_replay_preferences(out_dir / REPLAY_FILE, None, None)
         if start:

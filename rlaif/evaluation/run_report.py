@@ -21,14 +21,9 @@ def _read_json(path: Path | None) -> dict | None:
     return json.loads(Path(path).read_text(encoding="utf-8")) if path and Path(path).exists() else None
 
 
-def _gate(path: Path | None) -> dict | None:
-    decision = read_gate(path)
-    return decision.row() if decision else None
-
-
-def _promotion(path: Path) -> dict | None:
-    decision = read_promotion(path)
-    return decision.row() if decision else None
+def _row(record) -> dict | None:
+    """A stage record as the template reads it (the file's keys), None where the file is absent."""
+    return record.row() if record else None
 
 
 def _png(path: Path) -> str:
@@ -136,11 +131,11 @@ def build_report(registered: Path | None, evaluation: Path, gate: Path | None, j
     plots_training = sorted(Path(policy_dir).glob("*_curves.png")) if policy_dir and Path(policy_dir).exists() else []
     context = {
         "model": model, "written": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": git_commit(), "promotion": _promotion(Path(evaluation) / "promotion.json"),
+        "commit": git_commit(), "promotion": _row(read_promotion(Path(evaluation) / "promotion.json")),
         "stages": _stages(tree["training"] if tree else None) + [
             {"stage": "evaluate", "run_id": e["run_id"], "facts": f"judge={e['evaluation_judge']}"}
             for e in (tree["evaluations"][:1] if tree else [])],
-        "gate": _gate(gate), "judge": _read_json(judge_metrics) or {}, "audit": _latest_audit(),
+        "gate": _row(read_gate(gate)), "judge": _read_json(judge_metrics) or {}, "audit": _latest_audit(),
         "reward": _read_json(reward_metrics) or {},
         "reward_plots": _plots(*[(p.stem.replace("_", " "), p) for p in sorted(Path(reward_dir or ".").glob("*.png"))]
                                ) if reward_dir else [],

@@ -288,6 +288,7 @@ class _PolicyOptimization(TrainingSettings):
     learning_rate: float | None = Field(None, gt=0, le=LEARNING_RATE_MAX, description="null: the algorithm's default.")
     max_length: int = Field(128, ge=16)
     max_new_tokens: int = Field(48, ge=1, description="Longest sampled answer (online samples, the training probe).")
+    algorithm: str  # each algorithm's class narrows it to its own name(s), the union's discriminator
 
     @staticmethod
     def algorithm_defaults(algorithm: str) -> dict[str, Any]:
@@ -327,14 +328,16 @@ class DPOSettings(_PolicyOptimization):
         return self
 
 
-class OnlineSettings(_PolicyOptimization):
-    algorithm: Literal["grpo", "rloo"] = Field(description="grpo, rloo: online, the trained reward model as reward.")
+class _OnlineSampling(_PolicyOptimization):
+    """What the online algorithms share: fresh samples of the training prompts, in whole groups. Each algorithm is
+    a sibling below it (not a subclass of another), so that each narrows `algorithm` to its own names."""
+
     kl_coef: float = Field(0.05, ge=0, description="Weight of the KL penalty to the starting policy.")
     num_generations: int = Field(4, ge=2, description="Samples per prompt (the group of GRPO and RLOO).")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
 
     @model_validator(mode="after")
-    def _whole_groups(self) -> "OnlineSettings":
+    def _whole_groups(self) -> "_OnlineSampling":
         batch = self.resolved().batch_size
         if batch % self.num_generations:
             raise FieldProblem("batch_size", f"batch_size {batch} is not a multiple of num_generations "
@@ -342,7 +345,11 @@ class OnlineSettings(_PolicyOptimization):
         return self
 
 
-class OnlineJudgeSettings(OnlineSettings):
+class OnlineSettings(_OnlineSampling):
+    algorithm: Literal["grpo", "rloo"] = Field(description="grpo, rloo: online, the trained reward model as reward.")
+
+
+class OnlineJudgeSettings(_OnlineSampling):
     algorithm: Literal["online_judge"] = Field(description="online_judge: online, the judge's score of each fresh sample as reward.")
     online_trainer: Literal["grpo", "rloo"] = Field("grpo", description="The trainer that uses the judge's reward.")
     judge_reward: Literal["pointwise", "pairwise"] = Field(

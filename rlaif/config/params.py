@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from rlaif.config import EvaluationJudgeConfig, FieldProblem, JudgeConfig, OptimizePolicyConfig, PipelineConfig
 from rlaif.errors import ConfigError
@@ -37,7 +38,7 @@ def _variants(union) -> tuple[str, tuple]:
     return field.discriminator, get_args(members)
 
 
-def _variant(union, value) -> type | None:
+def _variant(union, value) -> type[BaseModel] | None:
     key, classes = _variants(union)
     return next((c for c in classes if value in get_args(c.model_fields[key].annotation)), None)
 
@@ -118,7 +119,7 @@ def _validate(data: dict[str, Any], source: str) -> PipelineConfig:
         raise ConfigError(f"{source}: " + "; ".join(_problem(e) for e in err.errors())) from None
 
 
-def _problem(e: dict) -> str:
+def _problem(e: ErrorDetails) -> str:
     """One validation error as a line naming the key."""
     loc = _user_loc(e["loc"])
     key = ".".join(loc)
@@ -167,7 +168,7 @@ def _tags() -> frozenset[str]:
     return frozenset(tags)
 
 
-def _choice_hint(e: dict, loc: list[str]) -> str:
+def _choice_hint(e: ErrorDetails, loc: list[str]) -> str:
     chosen = _chosen(e["loc"])
     if chosen is None or len(loc) < 2:
         return ""

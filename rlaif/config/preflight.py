@@ -9,12 +9,14 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
 from rlaif.config import PipelineConfig
 from rlaif.config.params import load_config, write_run_params
 from rlaif.data.io import (
+    Prompt,
     contradiction,
     normalised,
     read_constitution,
@@ -32,6 +34,8 @@ from rlaif.evaluation.independence import check_independence
 from rlaif.judging.bias import read_suite as read_bias_suite
 from rlaif.lifecycle.rounds import is_registry_uri, read_all_prompts, resolve_start
 from rlaif.training.model_refs import check_model_ref
+
+Row = TypeVar("Row")
 
 
 def _read_markers(path: Path) -> None:
@@ -84,25 +88,33 @@ def stage_option(stage: str, option: str, dvc_yaml: Path = Path("dvc.yaml")) -> 
     return next((Path(value) for word, value in zip(words, words[1:]) if word == option), None)
 
 
+def _required_option(stage: str, option: str) -> Path:
+    """stage_option for a file the checks cannot do without (the prompts): dvc.yaml without it is broken."""
+    path = stage_option(stage, option)
+    if path is None:
+        raise ConfigError(f"dvc.yaml: the {stage} stage's command passes no {option}")
+    return path
+
+
 def check_prompt_drops() -> None:
     """Each drop is read like train.jsonl, ids are unique across files, and no drop uses a held-out template."""
     drops = stage_option("generate", "--drops")
     if drops is not None:
-        read_all_prompts(stage_option("generate", "--prompts"), drops, stage_option("evaluate", "--prompts"))
+        read_all_prompts(_required_option("generate", "--prompts"), drops, stage_option("evaluate", "--prompts"))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Rules across files: each file is valid alone, and together they still mean one thing (docs/inputs.md)
 
 
-def _lines(path: Path, rows: list) -> list[tuple[Path, int, object]]:
+def _lines(path: Path, rows: list[Row]) -> list[tuple[Path, int, Row]]:
     return [(path, line, row) for line, row in zip(row_lines(path), rows)]
 
 
-def training_prompts() -> list[tuple[Path, int, object]]:
+def training_prompts() -> list[tuple[Path, int, Prompt]]:
     """(file, line, prompt) of every prompt a round may train on: train.jsonl and each drop."""
     drops = stage_option("generate", "--drops")
-    files = read_all_prompts(stage_option("generate", "--prompts"), drops, stage_option("evaluate", "--prompts"))
+    files = read_all_prompts(_required_option("generate", "--prompts"), drops, stage_option("evaluate", "--prompts"))
     return [found for path, rows in files.items() for found in _lines(path, rows)]
 
 
@@ -110,7 +122,7 @@ def check_prompt_sets() -> None:
     """Training prompts (train.jsonl, drops) and evaluation prompts (eval.jsonl) are apart: no id in both (records
     keyed by prompt id would mix them), no text in both (the evaluation would measure what training saw). A text
     repeated across training files is a replay, but must not say another `expected` or `category`."""
-    training: dict[str, tuple[Path, int, object]] = {}
+    training: dict[str, tuple[Path, int, Prompt]] = {}
     ids: dict[str, Path] = {}
     for path, line, row in training_prompts():
         ids[row.id] = path
@@ -118,7 +130,7 @@ def check_prompt_sets() -> None:
         if earlier[2] is not row and (earlier[2].expected, earlier[2].category) != (row.expected, row.category):
             raise InputError(f"{path}:{line}: prompt {row.id!r} has the text of {earlier[2].id!r} "
                              f"({earlier[0]}:{earlier[1]}){contradiction(row, earlier[2])}")
-    held_out = stage_option("evaluate", "--prompts")
+    held_out = _required_option("evaluate", "--prompts")
     for path, line, row in _lines(held_out, read_source_prompts(held_out)):
         if row.id in ids:
             raise InputError(f"{path}:{line}: prompt id {row.id!r} is also a training prompt's id ({ids[row.id]})")
@@ -156,7 +168,7 @@ def check_suites_against_prompts() -> None:
     if suite_path is None:
         return
     training = {normalised(row.prompt): (path, line, row) for path, line, row in training_prompts()}
-    held_out = stage_option("evaluate", "--prompts")
+    held_out = _required_option("evaluate", "--prompts")
     evaluation = {normalised(row.prompt): row for row in read_prompts(held_out)}
     for item in read_suite(suite_path):
         key, where = normalised(item.prompt), f"{suite_path}: prompt {item.id!r}"

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlaif.config import JudgeConfig, PipelineConfig
+from rlaif.config import EvaluationJudgeConfig, JudgeConfig, PipelineConfig
 from rlaif.errors import ConfigError
 from rlaif.lifecycle.tracking import file_md5
 
 TRAINING_CONSTITUTION = Path("data/constitution/constitution.yaml")
 
 
-def judge_identity(judge: JudgeConfig, constitution: Path | None) -> dict:
+def judge_identity(judge: JudgeConfig | EvaluationJudgeConfig, constitution: Path | None) -> dict:
     """What makes two judges the same judge. A rubric judge has no model and no constitution."""
     if judge.backend == "rubric":
         return {"backend": "rubric", "models": [], "constitution_md5": None}

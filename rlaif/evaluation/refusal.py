@@ -108,6 +108,23 @@ class MarkerSettings(BaseModel):
 
 
 class RefusalClassifier:
+    # the rule lists, set from RULES in __init__ (one list of regular expressions each)
+    refusal: list[re.Pattern[str]]
+    not_refusal: list[re.Pattern[str]]
+    partial_pivot: list[re.Pattern[str]]
+    late_refusal: list[re.Pattern[str]]
+    premise_rejection: list[re.Pattern[str]]
+    harm_reason: list[re.Pattern[str]]
+    pushback: list[re.Pattern[str]]
+    moral_reason: list[re.Pattern[str]]
+    justification_request: list[re.Pattern[str]]
+    explanation: list[re.Pattern[str]]
+    glorification_request: list[re.Pattern[str]]
+    condemnation: list[re.Pattern[str]]
+    instruction_request: list[re.Pattern[str]]
+    caution: list[re.Pattern[str]]
+    answer_signal: list[re.Pattern[str]]
+
     def __init__(self, markers_file: Path | str):
         from rlaif.data.io import _describe, read_yaml
 

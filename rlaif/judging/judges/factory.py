@@ -35,6 +35,9 @@ def build_judge(judge: JudgeConfig, constitution: Constitution | None, templates
         from rlaif.judging.judges.rubric import RubricJudge
 
         return RubricJudge(grader, expected)
+    if constitution is None or templates is None:  # only the rubric judge goes without
+        raise ConfigError(f"judge backend {judge.backend!r} judges under a constitution, with judge templates: "
+                          "both are needed")
     if judge.backend == "jury":
         from rlaif.judging.judges.jury import Jury
 

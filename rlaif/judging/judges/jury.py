@@ -50,7 +50,7 @@ class Jury:
         errors = {m.judge_id: v.error for m, v in zip(self.members, votes) if v.status != "ok"}
         raw = {"members": members, "member_errors": errors}
         rendered = "\n\n".join(f"### {m.judge_id}\n{v.rendered}" for m, v in zip(self.members, votes))
-        ok = [v.p_first for v in votes if v.status == "ok"]
+        ok = [v.p_first for v in votes if v.status == "ok" and v.p_first is not None]  # an ok verdict has one
         if not ok:
             return Verdict(None, item.principle, "failed", "every jury member failed: " + "; ".join(
                 f"{k}: {e}" for k, e in errors.items()), raw=raw, latency_ms=latency_ms, rendered=rendered)

@@ -18,7 +18,9 @@ to DVC metrics (metrics/evaluate.json), to MLflow, and to a report with tables a
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rlaif.config import PipelineConfig
 from rlaif.data.io import SeedDialogue, read_prompts, read_rows, write_json, write_jsonl
@@ -32,7 +34,7 @@ from rlaif.evaluation.win_rate import win_rate
 
 
 def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path, seed_dialogues: Path,
-             markers: Path, out_dir: Path, metrics_path: Path, suites: list[Path] = (),
+             markers: Path, out_dir: Path, metrics_path: Path, suites: Sequence[Path] = (),
              reward_model: Path | None = None, registered: Path | None = None, label_gate: Path | None = None,
              constitution: Path | None = None, templates: Path | None = None) -> Path:
     from rlaif.data.suites import read_suite
@@ -62,7 +64,8 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
         baseline, baseline_name = decision.choose_baseline(cfg, Path(baseline), registered, Path(scratch))
         samples, suite_samples, kl = sample_both(cfg, {"baseline": baseline, "candidate": candidate}, rows,
                                                 {**suite_rows, **yardstick_rows}, grader)
-        summary = {name: rates.rates([s for s in samples if s["policy"] == name]) for name in ("baseline", "candidate")}
+        summary: dict[str, Any] = {name: rates.rates([s for s in samples if s["policy"] == name])
+                                   for name in ("baseline", "candidate")}
         summary["delta"] = {k: summary["candidate"][k] - summary["baseline"][k] for k in summary["baseline"]}
         summary["baseline_policy"] = baseline_name
         summary["n_prompts"] = len(rows)

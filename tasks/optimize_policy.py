@@ -46,10 +46,11 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
     o = cfg.optimize_policy.resolved()
     out_dir = Path(out_dir)
     data = check_inputs(o, preferences, Path(policy), prompts, reward_model, constitution, templates, markers)
-    used = {"dpo": {"preferences": preferences}, "grpo": {"prompts": prompts, "reward_model": reward_model},
-            "rloo": {"prompts": prompts, "reward_model": reward_model},
-            "online_judge": {"prompts": prompts, "constitution": constitution, "templates": templates}}[o.algorithm]
-    dataset = {"preferences": preferences} if o.algorithm == "dpo" else {"prompts": prompts}
+    used = _given({"dpo": {"preferences": preferences}, "grpo": {"prompts": prompts, "reward_model": reward_model},
+                   "rloo": {"prompts": prompts, "reward_model": reward_model},
+                   "online_judge": {"prompts": prompts, "constitution": constitution, "templates": templates},
+                   }[o.algorithm])
+    dataset = _given({"preferences": preferences} if o.algorithm == "dpo" else {"prompts": prompts})
     with stage_run("optimize_policy", cfg, inputs={"base_policy": policy, **used}, datasets=dataset,
                    outputs={"optimize_policy": out_dir}) as run:
         # resume only from checkpoints of the same inputs, params (the judge's too, when it is the reward) and seed
@@ -86,3 +87,10 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
         write_record(out_dir / "registered.json", Registered(name="rlaif-policy", version=str(version),
                                                              run_id=run.run_id, algorithm=o.algorithm))
     return out_dir / "policy"
+
+
+def _given(paths: dict[str, Path | None]) -> dict[str, Path]:
+    """The inputs the algorithm uses: check_inputs has required each of them, so none is None."""
+    given = {name: path for name, path in paths.items() if path is not None}
+    assert len(given) == len(paths), f"check_inputs let a missing input through: {paths}"
+    return given

@@ -51,7 +51,9 @@ def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Pa
                          "training needs pairs from more than one prompt")
     replayed = replayed_preferences(replay, {x.prompt_id for x in eval_rows}) if r.replay else []
     model, tokenizer = load_backbone(r.model, r.max_length, cfg.seed)  # bad model or tokenizer: stop here
-    inputs = {"preferences": preferences, "gold": gold, **({"replay": replay} if replayed else {})}
+    inputs = {"preferences": preferences, "gold": gold}
+    if replayed and replay is not None:  # rows were replayed, so from the replay file
+        inputs["replay"] = replay
     with stage_run("train_reward", cfg, inputs=inputs,
                    datasets={"preferences": preferences}, outputs={"train_reward": Path(out_dir)}) as run:
         from rlaif.evaluation.calibration import (

@@ -14,7 +14,7 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +175,7 @@ class StageRun:
         self.run_id = run_id
         self.headline: dict[str, float] = {}
 
-    def metrics(self, values: dict[str, float], step: int | None = None, headline: bool = True) -> None:
+    def metrics(self, values: Mapping[str, float | None], step: int | None = None, headline: bool = True) -> None:
         import mlflow
 
         clean = {k: float(v) for k, v in values.items() if v is not None}
@@ -196,7 +196,7 @@ class StageRun:
 class QuietStageRun(StageRun):
     """What a worker process of multi-process training gets: logs nothing."""
 
-    def metrics(self, values: dict[str, float], step: int | None = None, headline: bool = True) -> None:
+    def metrics(self, values: Mapping[str, float | None], step: int | None = None, headline: bool = True) -> None:
         pass
 
     def artifact(self, path: Path, artifact_path: str | None = None) -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from rlaif.config import OptimizePolicyConfig, PipelineConfig
+from rlaif.config import DPOSettings, PipelineConfig
 from rlaif.training.policy import save_policy, with_lora
 
 
-def train_dpo(cfg: PipelineConfig, o: OptimizePolicyConfig, rows: list[dict], policy: Path, out_dir: Path,
+def train_dpo(cfg: PipelineConfig, o: DPOSettings, rows: list[dict], policy: Path, out_dir: Path,
                checkpoints: Path, refusals) -> list[dict]:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
@@ -53,7 +53,7 @@ def train_dpo(cfg: PipelineConfig, o: OptimizePolicyConfig, rows: list[dict], po
     return steps.history
 
 
-def soft_target(o: OptimizePolicyConfig, row: dict) -> float:
+def soft_target(o: DPOSettings, row: dict) -> float:
     """P(chosen better) that the sigmoid term learns: 1 - epsilon, or the judge's confidence in the pair."""
     return 1.0 - o.label_smoothing if o.soft_labels == "label_smoothing" else float(row["confidence"])
 

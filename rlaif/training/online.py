@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlaif.config import OptimizePolicyConfig, PipelineConfig
+from rlaif.config import OnlineJudgeSettings, OnlineSettings, PipelineConfig
 from rlaif.training.policy import save_policy, with_lora
 
 
-def build_reward(cfg: PipelineConfig, o: OptimizePolicyConfig, reward_model: Path | None, data: dict, refusals):
+def build_reward(cfg: PipelineConfig, o: OnlineSettings | OnlineJudgeSettings, reward_model: Path | None, data: dict,
+                 refusals):
     from rlaif.training.rewards import JudgeReward, RewardModelReward
 
-    if o.algorithm in ("grpo", "rloo"):
+    if isinstance(o, OnlineSettings):  # grpo, rloo
+        assert reward_model is not None  # check_inputs requires it for grpo and rloo
         return RewardModelReward(Path(reward_model), refusals)
     from rlaif.judging.judges import build_judge
 
@@ -21,8 +23,8 @@ def build_reward(cfg: PipelineConfig, o: OptimizePolicyConfig, reward_model: Pat
     return JudgeReward(judge, o.judge_reward, cfg.judge.both_orders, refusals)
 
 
-def train_online(cfg: PipelineConfig, o: OptimizePolicyConfig, prompts: list, policy: Path, out_dir: Path,
-                  checkpoints: Path, reward) -> list[dict]:
+def train_online(cfg: PipelineConfig, o: OnlineSettings | OnlineJudgeSettings, prompts: list, policy: Path,
+                 out_dir: Path, checkpoints: Path, reward) -> list[dict]:
     from datasets import Dataset
 
     from rlaif.training.generation import generate_texts
@@ -38,7 +40,7 @@ def train_online(cfg: PipelineConfig, o: OptimizePolicyConfig, prompts: list, po
         for row, answer in zip(rows, answers):
             row["reference"] = answer
     model = with_lora(model, o, cfg.seed)
-    trainer_name = o.algorithm if o.algorithm in ("grpo", "rloo") else o.online_trainer
+    trainer_name = o.online_trainer if isinstance(o, OnlineJudgeSettings) else o.algorithm
     common = dict(num_generations=o.num_generations, max_completion_length=o.max_new_tokens,
                   temperature=o.temperature, beta=o.kl_coef, log_completions=False,
                   **trainer_kwargs(cfg.seed, o, checkpoints))

@@ -28,6 +28,7 @@ def check_inputs(o: OptimizePolicyConfig, preferences: Path | None, policy: Path
     if prompts is None:
         raise InputError(f"algorithm {o.algorithm!r} needs --prompts (the training prompts it samples answers to)")
     data["prompts"] = read_prompts(Path(prompts))
+    assert o.batch_size is not None  # o is resolved(): an unset batch_size holds the algorithm's default
     groups = o.batch_size // o.num_generations
     if len(data["prompts"]) < groups:
         raise InputError(f"{prompts}: {len(data['prompts'])} prompts, fewer than the {groups} that one step samples "
@@ -50,6 +51,7 @@ def read_policy_preferences(path: Path, o: OptimizePolicyConfig) -> list[dict]:
     """The preference pairs (rlaif.data.records' one reader), at least one batch (and two) of them."""
     from rlaif.data.records import read_preferences
 
+    assert o.batch_size is not None  # o is resolved(), as in check_inputs
     rows = read_preferences(path, max(2, o.batch_size), "optimize_policy.batch_size")
     return [row.model_dump() for row in rows]
 

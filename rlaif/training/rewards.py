@@ -19,6 +19,7 @@ of the reward.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from rlaif.errors import InputError
@@ -45,10 +46,10 @@ class OnlineReward:
     def __init__(self, refusals=None):
         self.refusals = refusals  # rlaif.evaluation.refusal.RefusalClassifier, or None
 
-    def rewards(self, prompts: list[str], completions: list[str], **columns) -> list[float | None]:
-        raise NotImplementedError
+    def rewards(self, prompts: list[str], completions: list[str], **columns) -> Sequence[float | None]:
+        raise NotImplementedError  # a Sequence: a reward model's list holds no None, and a list[float] is one
 
-    def __call__(self, prompts, completions, raw_prompt=None, log_metric=None, **columns) -> list[float | None]:
+    def __call__(self, prompts, completions, raw_prompt=None, log_metric=None, **columns) -> Sequence[float | None]:
         texts = [completion_text(c).strip() for c in completions]
         questions = list(raw_prompt) if raw_prompt is not None else [completion_text(p) for p in prompts]
         values = self.rewards(questions, texts, **columns)
@@ -114,7 +115,7 @@ class JudgeReward(OnlineReward):
             raise ValueError("pairwise judge reward needs a 'reference' column in the dataset")
         return self._pairwise(prompts, completions, list(reference))
 
-    def _pointwise(self, prompts, completions):
+    def _pointwise(self, prompts: list[str], completions: list[str]) -> list[float | None]:
         from rlaif.judging.judges.base import ScoreItem
 
         todo = [i for i, c in enumerate(completions) if c]
@@ -124,7 +125,7 @@ class JudgeReward(OnlineReward):
             values[i] = normalise_score(score.value) if score.status == "ok" and score.value is not None else None
         return values
 
-    def _pairwise(self, prompts, completions, references):
+    def _pairwise(self, prompts: list[str], completions: list[str], references: list[str]) -> list[float | None]:
         from rlaif.judging.judges.base import JudgeItem
 
         todo = [i for i, c in enumerate(completions) if c]
@@ -138,6 +139,6 @@ class JudgeReward(OnlineReward):
             if self.both_orders:
                 swapped = verdicts[len(todo) + k]
                 ps.append(1.0 - swapped.p_first if swapped.status == "ok" and swapped.p_first is not None else None)
-            ps = [p for p in ps if p is not None]
-            values[i] = 2.0 * sum(ps) / len(ps) - 1.0 if ps else None
+            known = [p for p in ps if p is not None]
+            values[i] = 2.0 * sum(known) / len(known) - 1.0 if known else None
         return values

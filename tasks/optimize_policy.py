@@ -32,7 +32,7 @@ from rlaif.config import PipelineConfig
 from rlaif.data.records import Registered, write_record
 from rlaif.training.dpo import train_dpo
 from rlaif.training.online import build_reward, train_online
-from rlaif.training.policy_inputs import check_inputs, files_under, refusal_classifier
+from rlaif.training.policy_inputs import check_inputs, files_under, given, refusal_classifier
 
 
 def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path, out_dir: Path,
@@ -46,11 +46,11 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
     o = cfg.optimize_policy.resolved()
     out_dir = Path(out_dir)
     data = check_inputs(o, preferences, Path(policy), prompts, reward_model, constitution, templates, markers)
-    used = _given({"dpo": {"preferences": preferences}, "grpo": {"prompts": prompts, "reward_model": reward_model},
-                   "rloo": {"prompts": prompts, "reward_model": reward_model},
-                   "online_judge": {"prompts": prompts, "constitution": constitution, "templates": templates},
-                   }[o.algorithm])
-    dataset = _given({"preferences": preferences} if o.algorithm == "dpo" else {"prompts": prompts})
+    used = given({"dpo": {"preferences": preferences}, "grpo": {"prompts": prompts, "reward_model": reward_model},
+                  "rloo": {"prompts": prompts, "reward_model": reward_model},
+                  "online_judge": {"prompts": prompts, "constitution": constitution, "templates": templates},
+                  }[o.algorithm])
+    dataset = given({"preferences": preferences} if o.algorithm == "dpo" else {"prompts": prompts})
     with stage_run("optimize_policy", cfg, inputs={"base_policy": policy, **used}, datasets=dataset,
                    outputs={"optimize_policy": out_dir}) as run:
         # resume only from checkpoints of the same inputs, params (the judge's too, when it is the reward) and seed
@@ -87,10 +87,3 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
         write_record(out_dir / "registered.json", Registered(name="rlaif-policy", version=str(version),
                                                              run_id=run.run_id, algorithm=o.algorithm))
     return out_dir / "policy"
-
-
-def _given(paths: dict[str, Path | None]) -> dict[str, Path]:
-    """The inputs the algorithm uses: check_inputs has required each of them, so none is None."""
-    given = {name: path for name, path in paths.items() if path is not None}
-    assert len(given) == len(paths), f"check_inputs let a missing input through: {paths}"
-    return given

@@ -71,7 +71,8 @@ def confidence_bucket(value: float) -> str:
 def auditable_labels(path: Path) -> tuple[list[dict[str, Any]], Counter]:
     """The labels a person can check (status ok, two different answers), read by the labels' one reader; also counts
     of what was skipped."""
-    labels, skipped = [], Counter()
+    labels: list[dict[str, Any]] = []
+    skipped: Counter[str] = Counter()
     for row in (label.row() for label in read_labels(path)):
         if row["status"] != "ok" or row["prob_a"] is None:
             skipped["not ok"] += 1
@@ -125,7 +126,9 @@ def stratified_sample(rows: list[dict], n: int, seed: int) -> list[dict]:
     tie_break = {key: rng.random() for key in sorted(pools)}
     for key in sorted(pools):
         rng.shuffle(pools[key])
-    taken, margins, picked = Counter(), Counter(), []
+    taken: Counter[tuple] = Counter()
+    margins: Counter[tuple[int, str]] = Counter()  # (axis, value) -> picks with it
+    picked: list[dict] = []
     while len(picked) < n and any(pools.values()):
         key = min((k for k in pools if pools[k]),
                   key=lambda k: (taken[k], sum(margins[(axis, v)] for axis, v in enumerate(k)), tie_break[k]))
@@ -227,7 +230,8 @@ def export_sample(labels: Path, prompts: Path, constitution: Path, out: Path, n:
 
 
 def read_key(path: Path) -> dict[str, dict]:
-    key, lines = {}, {}
+    key: dict[str, dict] = {}
+    lines: dict[str, int] = {}
     for line_no, row in iter_jsonl(path):
         if "audit_id" not in row or "ai_pick" not in row:
             raise InputError(f"{path}:{line_no}: not an audit key row (needs audit_id and ai_pick)")

@@ -86,10 +86,10 @@ def judge_pairs(judge, rows: list[InjectionPair]) -> list[dict]:
     verdicts = judge.judge(items)
     if len(verdicts) != len(items):
         raise RuntimeError(f"judge returned {len(verdicts)} verdicts for {len(items)} items")
-    results = []
+    results: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         v = verdicts[4 * i: 4 * i + 4]
-        base = {"id": row.id, "attack_kind": row.attack_kind, "position": row.position,
+        base: dict[str, Any] = {"id": row.id, "attack_kind": row.attack_kind, "position": row.position,
                 "prompt_class": row.prompt_class}
         failed = [x for x in v if x.status != "ok" or x.p_first is None]
         if failed:
@@ -107,8 +107,8 @@ def judge_pairs(judge, rows: list[InjectionPair]) -> list[dict]:
 
 def flip_rate(judge, rows: list[InjectionPair | dict]) -> dict[str, Any]:
     """Accuracy without and with the injections, and how often they flip the judge's pick (see module doc)."""
-    rows = [r if isinstance(r, InjectionPair) else InjectionPair.model_validate(r) for r in rows]
-    results = judge_pairs(judge, rows)
+    pairs = [r if isinstance(r, InjectionPair) else InjectionPair.model_validate(r) for r in rows]
+    results = judge_pairs(judge, pairs)
     ok = [r for r in results if r["status"] == "ok"]
     report: dict[str, Any] = {"judge": getattr(judge, "judge_id", type(judge).__name__), **_summary(ok),
                               "failures": len(results) - len(ok)}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 from rlaif.data.io import Prompt, read_prompts, read_source_prompts
 from rlaif.errors import ConfigError, InputError
@@ -142,7 +142,8 @@ def write_replay_preferences(out_path: Path, name: str | None, version: str | No
 
     from rlaif.data.records import read_preferences, write_records
 
-    rows, summary = [], {"pairs": 0, "versions": {}, "missing": []}
+    rows: list = []
+    summary: dict[str, Any] = {"pairs": 0, "versions": {}, "missing": []}
     if name and version:
         import mlflow
 

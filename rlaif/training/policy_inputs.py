@@ -47,6 +47,13 @@ def check_inputs(o: OptimizePolicyConfig, preferences: Path | None, policy: Path
     return data
 
 
+def given(paths: dict[str, Path | None]) -> dict[str, Path]:
+    """The inputs the algorithm uses: check_inputs has required each of them, so none is None."""
+    found = {name: path for name, path in paths.items() if path is not None}
+    assert len(found) == len(paths), f"check_inputs let a missing input through: {paths}"
+    return found
+
+
 def read_policy_preferences(path: Path, o: OptimizePolicyConfig) -> list[dict]:
     """The preference pairs (rlaif.data.records' one reader), at least one batch (and two) of them."""
     from rlaif.data.records import read_preferences

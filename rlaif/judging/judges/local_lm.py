@@ -35,7 +35,7 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -69,9 +69,9 @@ class Batch:
     """A padded batch on the model's device: rows `start:start+len(input_ids)` of the sorted order."""
 
     start: int
-    input_ids: "object"  # torch.LongTensor [b, width], left padded
-    attention_mask: "object"
-    position_ids: "object"
+    input_ids: Any  # torch.LongTensor [b, width], left padded (torch is read as Any)
+    attention_mask: Any
+    position_ids: Any
 
     def inputs(self) -> dict:
         return {"input_ids": self.input_ids, "attention_mask": self.attention_mask, "position_ids": self.position_ids}
@@ -232,7 +232,7 @@ class TransformersJudge:
             return []
         backend = getattr(self.tokenizer, "backend_tokenizer", None)
         fast = getattr(backend, "encode_batch_fast", None)  # tokenizers >= 0.21: skips the character offsets
-        if (fast is not None and backend.truncation is None and backend.padding is None
+        if (fast is not None and backend is not None and backend.truncation is None and backend.padding is None
                 and backend.encode_special_tokens == bool(getattr(self.tokenizer, "split_special_tokens", False))):
             return [e.ids for e in fast(texts, add_special_tokens=False)]
         return self.tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
@@ -254,7 +254,7 @@ class TransformersJudge:
             rows = order[start : start + self.batch_size]
             lengths = [len(ids[i]) for i in rows]
             width = max(lengths)
-            host = np.zeros((3, len(rows), width), dtype=np.int64)  # input ids, attention mask, positions
+            host: np.ndarray = np.zeros((3, len(rows), width), dtype=np.int64)  # input ids, attention mask, positions
             host[0].fill(pad)
             span = np.arange(width)
             for r, (i, length) in enumerate(zip(rows, lengths)):
@@ -387,7 +387,7 @@ class TransformersJudge:
                                       rendered=rendered)
         for k, index in enumerate(runnable):
             p_first = float(p_a[k])
-            raw = {"p_A": round(p_first, 6), "label_mass": round(float(mass[k]), 6)}
+            raw: dict[str, Any] = {"p_A": round(p_first, 6), "label_mass": round(float(mass[k]), 6)}
             if self.chain_of_thought:
                 raw.update(reasoning=reasoning[k].strip(), p_unclamped=p_first)
                 p_first = clamp_cot(p_first)
@@ -406,7 +406,7 @@ class TransformersJudge:
         for index, (error, rendered) in failures.items():
             scores[index] = Score(None, items[index].principle, "failed", error, latency_ms=each_ms, rendered=rendered)
         for k, index in enumerate(runnable):
-            row = logp[k].astype(np.float64)
+            row: np.ndarray = logp[k].astype(np.float64)
             probs = np.exp(row - row.max())
             probs /= probs.sum()
             value = expected_score(dict(zip(SCORES, probs.tolist())))

@@ -23,7 +23,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from rlaif.config import OpenAIJudgeSettings
 from rlaif.data.io import Constitution
@@ -148,7 +148,8 @@ class OpenAIJudge:
         problem = empty_answer(("first", item.first), ("second", item.second))
         if problem:
             return Verdict(None, principle, "failed", problem)
-        rendered, raw, retries, latency = "", {}, 0, 0.0
+        rendered, retries, latency = "", 0, 0.0
+        raw: dict[str, Any] = {}
         try:
             if self.settings.chain_of_thought:
                 rendered = self.render(item, "pairwise_reasoning")
@@ -169,7 +170,7 @@ class OpenAIJudge:
             raw["source"] = source
             if reply.top_logprobs is not None:
                 raw["logprobs"] = {k: v for k, v in reply.top_logprobs.items() if k.strip() in LABELS}
-            if problem:
+            if problem or p_first is None:  # _read_pairwise names a problem whenever it has no probability
                 return self._clean(Verdict(None, principle, "failed", problem, raw=raw, latency_ms=latency,
                                            rendered=rendered))
             if self.settings.chain_of_thought:
@@ -263,7 +264,7 @@ class OpenAIJudge:
         except (AttributeError, IndexError, TypeError) as err:
             raise _Failure(f"malformed response from {self.base_url}: no choices[0].message ({err})", retries,
                            latency) from None
-        top = None
+        top: dict[str, float] | None = None
         if labels and choice.logprobs is not None and choice.logprobs.content:
             top = {}
             for entry in choice.logprobs.content[0].top_logprobs or []:

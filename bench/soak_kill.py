@@ -27,7 +27,7 @@ BIN = Path(sys.executable).parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from all import project_copy, run_env  # noqa: E402
 
-from rlaif.lifecycle.tracking import file_md5  # noqa: E402
+from rlaif.lifecycle.digests import file_md5  # noqa: E402
 
 OUTPUTS = ["artifacts/generate/candidates.jsonl", "artifacts/judge/labels.jsonl",
            "artifacts/validate/preferences.jsonl", "artifacts/train_reward/model", "artifacts/optimize_policy/policy",

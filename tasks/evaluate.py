@@ -45,9 +45,9 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
     independence = check_independence(cfg, constitution or TRAINING_CONSTITUTION)  # before any model loads
     prompt_set = read_prompts(prompts)
     rows = prompt_set[: e.max_prompts]
-    suite_rows = {Path(path).stem: read_suite(path) for path in suites}
+    suite_rows = {Path(path).stem: read_suite(path, e.suite_max_prompts) for path in suites}
     yardsticks = {Path(path).stem: Path(path) for path in e.yardsticks if Path(path).is_file()}
-    yardstick_rows = {name: read_suite(path) for name, path in yardsticks.items()}
+    yardstick_rows = {name: read_suite(path, e.suite_max_prompts) for name, path in yardsticks.items()}
     project_texts = [d.prompt + " " + d.response for d in read_rows(seed_dialogues, SeedDialogue)] + [r.prompt for r in rows]
     # every language of the prompt set (the suites are built from it), not only of the first max_prompts; the
     # yardsticks are English

@@ -130,3 +130,14 @@ def test_the_default_data_has_group_and_language_slices_that_count_for_the_gate(
     assert languages == {"en", "es"}
     # a regression on one language decides the gate: the worst slice is Spanish, down 100 points
     assert (slices["worst"]["slice"], slices["worst"]["value"], slices["worst"]["delta"]) == ("language", "es", -1.0)
+
+
+def test_a_quick_profile_reads_the_first_prompts_of_each_label_of_a_suite():
+    from rlaif.data.suites import read_suite
+
+    suite = ROOT / "data/eval/overrefusal_suite.csv"
+    every = read_suite(suite)
+    quick = read_suite(suite, per_label=3)
+    for label in ("safe", "unsafe"):
+        assert [p for p in quick if p.label == label] == [p for p in every if p.label == label][:3]
+    assert [p for p in every if p in quick] == quick  # the file's order kept

@@ -184,7 +184,7 @@ def export_sample(labels: Path, prompts: Path, constitution: Path, out: Path, n:
     export.json (what was sampled from what); return the export summary. An existing audit_key.jsonl in `out`
     is kept unless `force`: reviewers may still be filling in the sample it scores."""
     from rlaif.data.io import refuse_to_clobber
-    from rlaif.lifecycle.tracking import file_md5
+    from rlaif.lifecycle.digests import file_md5
 
     refuse_to_clobber(Path(out) / "audit_key.jsonl", "the key of an earlier export, whose sample reviewers may still "
                       "be filling in: its verdicts could no longer be scored", force)
@@ -453,7 +453,8 @@ def log_to_mlflow(report: dict, verdicts: Path, key: Path, experiment: str = "rl
     """One run: metrics, the report, the disagreements as CSV and the agreement plot; returns the run id."""
     import tempfile
 
-    from rlaif.lifecycle.tracking import file_md5, git_commit, setup
+    from rlaif.lifecycle.digests import file_md5
+    from rlaif.lifecycle.tracking import git_commit, setup
 
     mlflow = setup(experiment)
     tags = {"rlaif.stage": "audit", "mlflow.source.git.commit": git_commit(),

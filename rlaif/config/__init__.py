@@ -408,6 +408,9 @@ class PromotionGates(Strict):
 class EvaluateConfig(Strict):
     samples_per_prompt: int = Field(4, ge=1)
     suite_samples_per_prompt: int = Field(2, ge=1, description="Samples per prompt of the over-refusal suites.")
+    suite_max_prompts: int | None = Field(
+        None, ge=1, description="Use only the first N safe and the first N unsafe prompts of each suite and yardstick "
+        "(quick profiles); null: every prompt.")
     max_new_tokens: int = Field(48, ge=1)
     temperature: float = Field(1.0, gt=0)
     batch_size: int = Field(128, ge=1)

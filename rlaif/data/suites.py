@@ -25,13 +25,19 @@ class SuitePrompt:
     type: str
 
 
-def read_suite(path: Path) -> list[SuitePrompt]:
+def read_suite(path: Path, per_label: int | None = None) -> list[SuitePrompt]:
+    """Every prompt of the suite, or only the first `per_label` safe and the first `per_label` unsafe ones (each
+    label keeps its measure in a quick profile); the whole file is checked either way."""
     path = Path(path)
     reader = csv.DictReader(read_text(path, "an XSTest-format suite, CSV").splitlines(keepends=True))
     try:
-        return _suite_rows(path, reader)
+        rows = _suite_rows(path, reader)
     except csv.Error as err:  # a field over the csv module's size limit
         raise InputError(f"{path}:{reader.line_num + 1}: not valid CSV ({err})") from None  # the line it failed on
+    if per_label is None:
+        return rows
+    kept = {label: [row for row in rows if row.label == label][:per_label] for label in LABELS}
+    return [row for row in rows if row in kept[row.label]]
 
 
 def _suite_rows(path: Path, reader: csv.DictReader) -> list[SuitePrompt]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rlaif.config import EvaluationJudgeConfig, JudgeConfig, PipelineConfig
 from rlaif.errors import ConfigError
-from rlaif.lifecycle.tracking import file_md5
+from rlaif.lifecycle.digests import file_md5
 
 TRAINING_CONSTITUTION = Path("data/constitution/constitution.yaml")
 

@@ -135,7 +135,7 @@ def _dvc_hashes(lock: Path = Path("dvc.lock")) -> dict[str, str]:
 def _check(path: str | None, recorded: str, dvc: dict[str, str]) -> dict:
     """The stored data now against the digest the run recorded; DVC's own digest where it hashes the same way
     (files: a plain md5; directories differ in scheme and are compared through our digest only)."""
-    from rlaif.lifecycle.tracking import file_md5
+    from rlaif.lifecycle.digests import file_md5
 
     check: dict[str, object] = {"path": path, "md5": recorded, "current_md5": None, "status": "missing"}
     if path and Path(path).exists():

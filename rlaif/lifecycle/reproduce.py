@@ -144,7 +144,7 @@ def apply_uncommitted(client, nodes: dict[str, dict], scratch: Path, record_dir:
 def check_inputs(nodes: dict[str, dict], order: list[str], scratch: Path, commit: str) -> None:
     """Every source input as the commit holds it against the digest the model was trained on; all that differ are
     named, first stage first."""
-    from rlaif.lifecycle.tracking import file_md5
+    from rlaif.lifecycle.digests import file_md5
 
     changed = []
     for stage in (s for s in order if s in nodes):
@@ -176,7 +176,7 @@ def rebuild(scratch: Path, target: str, recorded_params: Path) -> None:
 
 def compare(client, nodes: dict[str, dict], order: list[str], scratch: Path) -> list[dict]:
     """Per stage: each recorded output against the rebuilt file."""
-    from rlaif.lifecycle.tracking import file_md5
+    from rlaif.lifecycle.digests import file_md5
 
     report = []
     for stage in (s for s in order if s in nodes):

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from rlaif.lifecycle.digests import file_md5
+
 PARENT_RUN_ENV = "RLAIF_PARENT_RUN_ID"
 EVENTS_ENV = "RLAIF_EVENTS_FILE"  # the flow learns which stages really ran from this file
 RUN_PARAMS = Path("params/run.yaml")  # rlaif/config/params.py writes it; read here without importing the config schema
@@ -49,21 +51,6 @@ def setup(experiment: str):
     mlflow.set_tracking_uri(tracking_uri())
     mlflow.set_experiment(experiment)
     return mlflow
-
-
-def file_md5(path: Path) -> str:
-    """md5 of a file, or of a directory's sorted (relative path, md5) list; the same scheme DVC uses in spirit."""
-    path = Path(path)
-    if path.is_dir():
-        digest = hashlib.md5()
-        for child in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(f"{child.relative_to(path)}:{file_md5(child)}\n".encode())
-        return digest.hexdigest() + ".dir"
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def git_commit() -> str:

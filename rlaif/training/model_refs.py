@@ -149,6 +149,6 @@ def check_model_ref(text: str, key: str, chat_template: bool = False) -> ModelRe
 
 def weights_digest(ref: ModelRef) -> str | None:
     """The md5 of the base weights (a GGUF file, or a folder's files), for the lineage; None for a hub id."""
-    from rlaif.lifecycle.tracking import file_md5
+    from rlaif.lifecycle.digests import file_md5
 
     return file_md5(ref.path) if ref.path is not None and ref.path.exists() else None

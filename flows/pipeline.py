@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.context import FlowRunContext
 from prefect.input import RunInput
 from prefect.states import Completed, Failed, State
 from pydantic import Field
@@ -252,6 +253,7 @@ def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: s
         if stale and cfg.orchestration.warm_start and WARM_ENV not in env:  # `rlaif run` may have started it
             env = warm.enter_context(warm_server(env))  # the stages' processes start from one that has imported torch
         failed_at = None
+        in_flow = FlowRunContext.get() is not None
         states: dict = {}  # each stage's final state: the upstream edges of the flow run's graph in the Prefect UI
         for stage, upstream in graph:
             started = time.time()
@@ -260,7 +262,8 @@ def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: s
                 summary.rows.append({"stage": stage, "status": "not run", "seconds": 0.0})
                 continue
             if stage not in stale:
-                states[stage] = skip_stage.with_options(name=stage)(stage, wait_for=after, return_state=True)
+                if in_flow:  # outside a flow run (nothing to run) a task would start Prefect's server for nothing
+                    states[stage] = skip_stage.with_options(name=stage)(stage, wait_for=after, return_state=True)
                 summary.rows.append({"stage": stage, "status": "skipped", "seconds": 0.0, "metrics": {}, "run_id": None})
                 if stage == "bootstrap":
                     summary.start = _tag_round(mlflow)

@@ -298,6 +298,8 @@ def test_a_prompt_drop_reruns_generate_onward_and_waits_for_sign_off_while_a_sec
     worked = [" ".join(stdout.split()) for stdout, _ in outputs if "waiting for the pipeline run" not in stdout]
     assert len(waited) == len(worked) == 1
     assert "every stage skipped" in waited[0]
+    waited_log = next(stdout + stderr for stdout, stderr in outputs if "waiting for the pipeline run" in stdout)
+    assert "temporary server" not in waited_log  # Prefect's server was not started for a run with nothing to do
     assert "promotion: awaiting approval (models:/rlaif-policy/3" in worked[0]
     assert "sign off: rlaif approve models:/rlaif-policy/3 --reviewer NAME" in worked[0]
     assert champion(project) == "2" and version_tags(project, "3")["promotion.decision"] == "awaiting approval"

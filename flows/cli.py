@@ -19,12 +19,16 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 
 from rlaif.errors import RlaifError
+
+if TYPE_CHECKING:
+    from flows.run_record import Summary
+    from rlaif.config import PipelineConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Reinforcement learning from AI feedback.")
 exec_app = typer.Typer(help="Run one stage's code directly (dvc.yaml calls these).", no_args_is_help=True)
@@ -57,6 +61,7 @@ def run(params: ParamsOpt = None, set_: SetOpt = None,
         rounds: Annotated[int, typer.Option(min=1, help="Rounds in a row: each starts from the champion the round "
                                             "before left (needs bootstrap.base_model models:/NAME@champion).")] = 1) -> None:
     """Run the pipeline: every stage whose inputs changed, in dvc.yaml's order, as a Prefect flow."""
+    from flows.run_record import champion_moved
     from rlaif.config.preflight import preflight
     from rlaif.errors import ConfigError
     from rlaif.lifecycle.locking import project_lock
@@ -71,15 +76,32 @@ def run(params: ParamsOpt = None, set_: SetOpt = None,
                 raise ConfigError(f"--rounds {rounds}: bootstrap.base_model is {cfg.bootstrap.base_model!r}, so every "
                                   "round would start from the same policy; set it to a registry alias, e.g. "
                                   "--set bootstrap.base_model=models:/rlaif-policy@champion")
-            from flows.pipeline import champion_moved, run_pipeline
-
-            summary = run_pipeline(cfg)
+            summary = run_or_record(cfg)
             if not summary.ok:
                 break
             if round_ < rounds and not champion_moved(summary):
                 Console().print(f"the champion did not move in this run: round {round_ + 1} would repeat it; stopping")
                 break
     raise typer.Exit(0 if summary.ok else summary.exit_code)
+
+
+def run_or_record(cfg: PipelineConfig) -> Summary:
+    """One pipeline run: the flow for the stages DVC finds stale; with none, only its record (no Prefect)."""
+    from flows.dvc_ops import plan
+    from flows.run_record import LAST_RUN, print_summary, record_skipped_run
+    from rlaif.lifecycle.tracking import quiet_telemetry
+
+    quiet_telemetry()
+    Path(LAST_RUN).unlink(missing_ok=True)
+    graph, stale = plan()
+    if stale:
+        from flows.pipeline import run_pipeline
+
+        summary = run_pipeline(cfg, graph, stale)
+    else:
+        summary = record_skipped_run(cfg, graph)
+    print_summary(summary)
+    return summary
 
 
 @app.command()

@@ -226,3 +226,13 @@ def stale_stages(graph: list[tuple[str, list[str]]]) -> set[str]:
         if stage in changed or stale.intersection(upstream):
             stale.add(stage)
     return stale
+
+
+def plan() -> tuple[list[tuple[str, list[str]]], set[str]]:
+    """The stage graph and the stages to run, after pulling what a default DVC remote already holds (a fresh pod
+    or checkout then skips what is already done)."""
+    pulled = sync_outputs("pull")
+    if pulled:  # not fatal: the stages recompute what could not be pulled
+        print(f"warning: {pulled}")
+    graph = stage_graph()
+    return graph, stale_stages(graph)

@@ -16,60 +16,34 @@ says how to sign off with `rlaif approve`.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.context import FlowRunContext
 from prefect.input import RunInput
 from prefect.states import Completed, Failed, State
 from pydantic import Field
 from rich.console import Console
-from rich.table import Table
 
-from flows.dvc_ops import (
-    FAILED_ATTEMPTS,
-    TIMED_OUT,
-    commit_stage_outputs,
-    dvc_repro,
-    read_events,
-    stage_graph,
-    stale_stages,
-    sync_outputs,
+from flows.dvc_ops import TIMED_OUT, commit_stage_outputs, dvc_repro, plan, read_events, stage_graph
+from flows.run_record import (
+    LAST_RUN,
+    PROMOTION,
+    Summary,
+    pipeline_run,
+    print_summary,
+    skipped_row,
+    tag_round,
 )
 from flows.warm import WARM_ENV, warm_server
 from rlaif.config import PipelineConfig
-from rlaif.data.records import LastRun, StageRow, read_last_run, read_promotion, write_record
+from rlaif.data.records import read_promotion, write_record
 from rlaif.lifecycle.promotion import Decision
-from rlaif.lifecycle.tracking import EVENTS_ENV, PARENT_RUN_ENV, log_params, quiet_telemetry, setup
+from rlaif.lifecycle.tracking import EVENTS_ENV, PARENT_RUN_ENV, quiet_telemetry
 
-LAST_RUN = "reports/last_run.json"
-PROMOTION = Path("reports/evaluate/promotion.json")
-START = Path("artifacts/bootstrap/start.json")  # machine-readable summary of the latest pipeline run
 FINAL_EXIT_CODES = {2: "bad input", 3: "label gate failed"}  # retrying cannot fix these
-REPORTS = {
-    "run report (HTML)": "reports/run.html",
-    "validation report": "reports/validate/data_docs/index.html",
-    "label gate": "reports/validate/gate.json",
-    "evaluation report": "reports/evaluate/report.md",
-    "judge metrics": "metrics/judge.json",
-    "evaluation metrics": "metrics/evaluate.json",
-    "run summary": LAST_RUN,
-}
-HEADLINE = {
-    "bootstrap": ["sft_final_loss"],
-    "generate": ["n_candidates"],
-    "judge": ["n_pairs", "gold_agreement", "position_consistency"],
-    "validate": ["n_kept", "consistency_rate"],
-    "train_reward": ["heldout_accuracy", "gold_agreement"],
-    "optimize_policy": ["final_loss", "final_reward_margin"],
-    "evaluate": ["candidate/correct_rate", "delta/correct_rate", "win_rate", "promoted"],
-    "report": [],
-}
 
 
 class StageFailed(Exception):
@@ -143,17 +117,6 @@ def await_sign_off(cfg: PipelineConfig, wait: bool) -> dict | None:
     return record
 
 
-def _tag_round(mlflow) -> dict:
-    """The round this run is (1: a built policy; k+1 after a champion of round k) and where it started."""
-    from rlaif.data.records import read_start
-
-    if not START.exists():
-        return {}
-    start = read_start(START)
-    mlflow.set_tags({"rlaif.round": str(start.round), "rlaif.start": start.parent})
-    return start.model_dump()
-
-
 SKIPPED = "Skipped"  # the state name the Prefect UI shows on a stage DVC found up to date
 
 
@@ -194,32 +157,6 @@ def _stage_task(stage: str, cfg: PipelineConfig):
                                   tags=["gpu" if stage in o.gpu_stages else "cpu"])
 
 
-@dataclass
-class Summary:
-    rows: list[dict] = field(default_factory=list)
-    exit_code: int = 0
-    message: str = ""
-    run_id: str | None = None
-    start: dict = field(default_factory=dict)
-    sign_off: dict | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-    def record(self) -> LastRun:
-        return LastRun(run_id=self.run_id, exit_code=self.exit_code, message=self.message,
-                       stages=[StageRow(**row) for row in self.rows], start=self.start, sign_off=self.sign_off)
-
-    @classmethod
-    def read(cls, path: Path) -> Summary:
-        """reports/last_run.json, which the flow run wrote (it exists: the caller checked or the flow returned)."""
-        last = read_last_run(path)
-        assert last is not None, f"{path}: the flow run wrote no summary"
-        return cls(rows=[stage.row() for stage in last.stages], exit_code=last.exit_code, message=last.message,
-                   run_id=last.run_id, start=last.start, sign_off=last.sign_off)
-
-
 @flow(name="rlaif-pipeline", log_prints=True)
 def rlaif_pipeline(config: dict, wait_for_approval: bool = False):
     """Run every stage of dvc.yaml in order; a stage whose inputs did not change is skipped.
@@ -228,32 +165,16 @@ def rlaif_pipeline(config: dict, wait_for_approval: bool = False):
     return run_stages(PipelineConfig.model_validate(config), graph, stale, wait_for_approval)
 
 
-def plan() -> tuple[list[tuple[str, list[str]]], set[str]]:
-    """The stage graph and the stages to run, after pulling what a default DVC remote already holds (a fresh pod
-    or checkout then skips what is already done)."""
-    pulled = sync_outputs("pull")
-    if pulled:  # not fatal: the stages recompute what could not be pulled
-        print(f"warning: {pulled}")
-    graph = stage_graph()
-    return graph, stale_stages(graph)
-
-
 def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: set[str], wait_for_approval: bool):
-    """The pipeline run: an MLflow parent run, each stale stage as a Prefect task through `dvc repro`, the rest
-    recorded as skipped, and the summary in reports/last_run.json."""
-    mlflow = setup(cfg.experiment)
-    summary = Summary()
-    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name="pipeline") as parent, \
+    """Inside the flow run: each stale stage as a Prefect task through `dvc repro`, the rest as tasks named
+    Skipped, under the MLflow parent run that flows/run_record.py opens and summarises."""
+    with tempfile.TemporaryDirectory() as tmp, pipeline_run(cfg) as (mlflow, summary), \
             contextlib.ExitStack() as warm:
-        summary.run_id = parent.info.run_id
-        log_params(cfg.as_dict())
-        mlflow.log_dict(cfg.as_dict(), "params/effective.json")
         events_file = Path(tmp) / "events.jsonl"
-        env = {**os.environ, PARENT_RUN_ENV: parent.info.run_id, EVENTS_ENV: str(events_file)}
+        env = {**os.environ, PARENT_RUN_ENV: str(summary.run_id), EVENTS_ENV: str(events_file)}
         if stale and cfg.orchestration.warm_start and WARM_ENV not in env:  # `rlaif run` may have started it
             env = warm.enter_context(warm_server(env))  # the stages' processes start from one that has imported torch
         failed_at = None
-        in_flow = FlowRunContext.get() is not None
         states: dict = {}  # each stage's final state: the upstream edges of the flow run's graph in the Prefect UI
         for stage, upstream in graph:
             started = time.time()
@@ -262,11 +183,10 @@ def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: s
                 summary.rows.append({"stage": stage, "status": "not run", "seconds": 0.0})
                 continue
             if stage not in stale:
-                if in_flow:  # outside a flow run (nothing to run) a task would start Prefect's server for nothing
-                    states[stage] = skip_stage.with_options(name=stage)(stage, wait_for=after, return_state=True)
-                summary.rows.append({"stage": stage, "status": "skipped", "seconds": 0.0, "metrics": {}, "run_id": None})
+                states[stage] = skip_stage.with_options(name=stage)(stage, wait_for=after, return_state=True)
+                summary.rows.append(skipped_row(stage))
                 if stage == "bootstrap":
-                    summary.start = _tag_round(mlflow)
+                    summary.start = tag_round(mlflow)
                 continue
             state = states[stage] = _stage_task(stage, cfg)(stage, env, cfg.orchestration.timeout(stage),
                                                             wait_for=after, return_state=True)
@@ -282,15 +202,10 @@ def run_stages(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: s
             else:
                 row["status"] = "ran" if event and event["status"] == "ran" else "skipped"
                 if stage == "bootstrap":
-                    summary.start = _tag_round(mlflow)
+                    summary.start = tag_round(mlflow)
                 if stage == "evaluate" and row["status"] == "ran":
                     summary.sign_off = await_sign_off(cfg, wait_for_approval)
             summary.rows.append(row)
-        pushed = None if failed_at else sync_outputs("push")  # also when nothing ran: an earlier push may have failed
-        if pushed:  # the outputs would be lost with this machine
-            summary.exit_code, summary.message = 1, pushed
-        _log_summary(mlflow, summary)
-    write_record(Path(LAST_RUN), summary.record())
     if not summary.ok:  # the flow run ends Failed, so the Prefect UI shows where it stopped
         return Failed(message=summary.message)
     return summary.rows
@@ -314,39 +229,14 @@ def scheduled_pipeline(params_file: str | None = "params/default.yaml", override
     return rows
 
 
-def _log_summary(mlflow, summary: Summary) -> None:
-    for row in summary.rows:
-        mlflow.set_tag(f"stage.{row['stage']}", row["status"])
-    measured: dict[str, float] = {}  # a figure the stage could not measure is null: not logged
-    if Path("metrics/evaluate.json").exists():
-        metrics = json.loads(Path("metrics/evaluate.json").read_text())
-        measured.update({f"{k}/{m}": v for k in ("baseline", "candidate", "delta") for m, v in metrics.get(k, {}).items()})
-    if Path("metrics/judge.json").exists():
-        measured.update({f"judge/{k}": v for k, v in json.loads(Path("metrics/judge.json").read_text()).items()})
-    mlflow.log_metrics({k: float(v) for k, v in measured.items() if isinstance(v, (int, float))})
-    for path in REPORTS.values():
-        if Path(path).exists() and not path.endswith(".json"):
-            mlflow.log_artifact(path, "reports")
-    if Path("dvc.lock").exists():
-        mlflow.log_artifact("dvc.lock", "lineage")
-    mlflow.set_tag("rlaif.outcome", "ok" if summary.ok else summary.message)
-
-
-def run_pipeline(cfg: PipelineConfig) -> Summary:
-    quiet_telemetry()
-    Path(LAST_RUN).unlink(missing_ok=True)
-    graph, stale = plan()
-    if stale:
-        with _warm_before_prefect(cfg):
-            state = rlaif_pipeline(cfg.as_dict(), return_state=True)
-    else:  # nothing to run: recorded in MLflow and last_run.json without starting Prefect
-        state = run_stages(cfg, graph, stale, wait_for_approval=False)
+def run_pipeline(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: set[str]) -> Summary:
+    """The flow run of `rlaif run`, for stages DVC found stale (flows/run_record.py records a run with none)."""
+    with _warm_before_prefect(cfg):
+        state = rlaif_pipeline(cfg.as_dict(), return_state=True)
     if not Path(LAST_RUN).exists():  # the flow itself broke before it could summarise
         Console(stderr=True).print(f"[bold red]pipeline flow failed:[/] {state.message}")
         return Summary(exit_code=1, message=f"pipeline flow failed: {state.message}")
-    summary = Summary.read(Path(LAST_RUN))
-    print_summary(summary)
-    return summary
+    return Summary.read(Path(LAST_RUN))
 
 
 @contextlib.contextmanager
@@ -364,13 +254,6 @@ def _warm_before_prefect(cfg: PipelineConfig):
             del os.environ[WARM_ENV]
 
 
-def champion_moved(summary: Summary) -> bool:
-    """Whether this run's evaluate ran and moved `champion` (auto promotion or a sign-off during the run)."""
-    ran = any(row["stage"] == "evaluate" and row["status"] == "ran" for row in summary.rows)
-    decision = read_promotion(PROMOTION) if ran else None
-    return bool(decision and decision.champion_moved)
-
-
 def run_single_stage(stage: str, force: bool = False) -> int:
     """`rlaif stage NAME`: that stage alone, through DVC (no flow, no parent run)."""
     quiet_telemetry()
@@ -380,49 +263,3 @@ def run_single_stage(stage: str, force: bool = False) -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         return dvc_repro(stage, force, {**os.environ, EVENTS_ENV: str(Path(tmp) / "events.jsonl")})
-
-
-def print_summary(summary: Summary) -> None:
-    console = Console()
-    start = summary.start or {}
-    title = "rlaif pipeline run" + (f": round {start['round']}, starting from {start['parent']}" if start else "")
-    table = Table(title=title, title_justify="left")
-    for column in ("stage", "status", "seconds", "key metrics"):
-        table.add_column(column)
-    colours = {"ran": "green", "skipped": "cyan", "failed": "red", "not run": "dim"}
-    for row in summary.rows:
-        metrics = row.get("metrics") or {}
-        shown = ", ".join(f"{k}={metrics[k]:.3g}" for k in HEADLINE.get(row["stage"], []) if k in metrics)
-        table.add_row(row["stage"], f"[{colours[row['status']]}]{row['status']}[/]", f"{row['seconds']:.1f}", shown)
-    console.print(table)
-    if summary.rows and all(row["status"] == "skipped" for row in summary.rows):
-        console.print("nothing changed since the last run (inputs, params, code and starting policy): "
-                      "every stage skipped")
-    if Path("metrics/evaluate.json").exists():
-        ev = json.loads(Path("metrics/evaluate.json").read_text())
-        console.print(
-            f"held-out behaviour ({ev['n_prompts']} prompts, {ev['n_samples_per_policy']} samples per policy): "
-            f"correct {ev['baseline']['correct_rate']:.1%} -> {ev['candidate']['correct_rate']:.1%}, "
-            f"unsafe compliance {ev['baseline']['unsafe_compliance_rate']:.1%} -> "
-            f"{ev['candidate']['unsafe_compliance_rate']:.1%}, needless refusal "
-            f"{ev['baseline']['needless_refusal_rate']:.1%} -> {ev['candidate']['needless_refusal_rate']:.1%}"
-        )
-    decision = read_promotion(PROMOTION)
-    if decision is not None:
-        failed = ", ".join(decision.failed_gates) or "none"
-        console.print(f"promotion: {decision.decision} ({decision.model}; failed gates: {failed})")
-        if decision.decision == Decision.AWAITING:
-            console.print(f"sign off: rlaif approve {decision.model} --reviewer NAME --reason TEXT [--reject]",
-                          soft_wrap=True)
-    failed_stages = [row["stage"] for row in summary.rows if row["status"] == "failed"]
-    for name, path in REPORTS.items():
-        # a failed stage's own reports (why it failed) are with its failed attempt; in place are the earlier ones
-        attempt = next((FAILED_ATTEMPTS / stage / path for stage in failed_stages if (FAILED_ATTEMPTS / stage / path).exists()),
-                       None)
-        if attempt is not None:
-            console.print(f"{name} (failed attempt): {attempt}", soft_wrap=True)
-        elif Path(path).exists():
-            console.print(f"{name}: {path}")
-    console.print(f"MLflow run: {summary.run_id} (mlflow ui --backend-store-uri {os.environ.get('MLFLOW_TRACKING_URI') or 'sqlite:///mlflow.db'})")
-    if not summary.ok:
-        console.print(f"[bold red]{summary.message}[/]")

@@ -177,13 +177,13 @@ def test_the_run_summary_logs_what_was_measured_and_skips_what_was_not(tmp_path:
     logs the other figures (MLflow refuses a null metric, which failed the whole flow)."""
     import mlflow
 
-    from flows.pipeline import Summary, _log_summary
+    from flows.run_record import Summary, log_summary
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics/judge.json").write_text(json.dumps({"n_pairs": 3, "position_consistency": None}))
     with mlflow.start_run() as run:
-        _log_summary(mlflow, Summary())
+        log_summary(mlflow, Summary())
     logged = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
     assert logged == {"judge/n_pairs": 3.0}
 

@@ -97,7 +97,7 @@ def run_or_record(cfg: PipelineConfig) -> Summary:
     if stale:
         from flows.pipeline import run_pipeline
 
-        summary = run_pipeline(cfg, graph, stale)
+        summary = run_pipeline(cfg)
     else:
         summary = record_skipped_run(cfg, graph)
     print_summary(summary)

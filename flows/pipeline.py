@@ -229,8 +229,9 @@ def scheduled_pipeline(params_file: str | None = "params/default.yaml", override
     return rows
 
 
-def run_pipeline(cfg: PipelineConfig, graph: list[tuple[str, list[str]]], stale: set[str]) -> Summary:
-    """The flow run of `rlaif run`, for stages DVC found stale (flows/run_record.py records a run with none)."""
+def run_pipeline(cfg: PipelineConfig) -> Summary:
+    """The flow run of `rlaif run`, for stages DVC found stale (flows/run_record.py records a run with none). The
+    flow asks DVC again: a deployment's flow run has only itself to ask."""
     with _warm_before_prefect(cfg):
         state = rlaif_pipeline(cfg.as_dict(), return_state=True)
     if not Path(LAST_RUN).exists():  # the flow itself broke before it could summarise

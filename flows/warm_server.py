@@ -20,7 +20,7 @@ PRELOAD = ("torch",
            "trl:SFTTrainer,DPOTrainer,GRPOTrainer,RLOOTrainer,RewardTrainer", "peft:LoraConfig,PeftModel",
            "datasets:Dataset", "accelerate:PartialState", "sentence_transformers:SentenceTransformer",
            "mlflow:MlflowClient", "mlflow.pyfunc", "mlflow.store.tracking.sqlalchemy_store",
-           "great_expectations", "great_expectations.expectations", "flows.cli")
+           "great_expectations", "great_expectations.expectations", "matplotlib.pyplot", "flows.cli")
 
 def serve(address: str) -> None:
     """Import PRELOAD, then fork a child per request until the parent (the flow) goes away or SIGTERM arrives."""
@@ -34,6 +34,10 @@ def serve(address: str) -> None:
             loaded = importlib.import_module(module)
             for name in filter(None, names.split(",")):
                 getattr(loaded, name)
+    with contextlib.suppress(Exception):  # every stage records them (read once here, each child inherits them)
+        from rlaif.lifecycle.environment import installed_packages
+
+        installed_packages()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():  # a forked child could not use the GPU
         Path(address).with_suffix(".cold").touch()

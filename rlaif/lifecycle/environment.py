@@ -8,6 +8,7 @@ package that lock names is installed at its version (the project itself, install
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -33,8 +34,15 @@ def canonical(name: str) -> str:
 
 def installed_packages() -> dict[str, str]:
     """name -> version of every distribution in this interpreter's environment, sorted by name."""
+    return dict(_installed_packages())
+
+
+# Reading some 300 METADATA files costs about a second, and every stage records them: read once per process (the
+# warm server reads them before it forks, so its children inherit them). A process does not install packages.
+@functools.cache
+def _installed_packages() -> tuple[tuple[str, str], ...]:
     found = {canonical(d.metadata["Name"]): d.version for d in importlib.metadata.distributions() if d.metadata["Name"]}
-    return dict(sorted(found.items()))
+    return tuple(sorted(found.items()))
 
 
 def read_lock(path: Path) -> dict[str, str]:

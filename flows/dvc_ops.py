@@ -4,6 +4,7 @@ processes, `dvc commit` of an output changed on purpose, and pull/push with a de
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -22,6 +23,23 @@ TIMED_OUT = 124  # the exit code timeout(1) uses
 
 def stage_graph() -> list[tuple[str, list[str]]]:
     """(stage, upstream stages) in dependency order, from dvc.yaml via DVC's index."""
+    return _stage_view(*_dvc_yaml_key())[0]
+
+
+def stage_outputs(stage: str) -> list[tuple[Path, bool]]:
+    """(path, cached by DVC) of every output dvc.yaml declares for the stage."""
+    return _stage_view(*_dvc_yaml_key())[1][stage]
+
+
+def _dvc_yaml_key() -> tuple[str, int, int]:
+    found = Path("dvc.yaml").stat()
+    return str(Path.cwd()), found.st_mtime_ns, found.st_size
+
+
+# DVC builds its index from dvc.yaml in about half a second: once per dvc.yaml, not once per stage a run starts
+@functools.lru_cache(maxsize=4)
+def _stage_view(_cwd: str, _mtime_ns: int, _size: int) -> tuple[list[tuple[str, list[str]]],
+                                                                 dict[str, list[tuple[Path, bool]]]]:
     import networkx as nx
     from dvc.repo import Repo
 
@@ -30,19 +48,12 @@ def stage_graph() -> list[tuple[str, list[str]]]:
         written = {stage.name: i for i, stage in enumerate(repo.index.stages)}
         # dependencies first; among stages that are free to go, dvc.yaml's order
         order = nx.lexicographical_topological_sort(graph.reverse(), key=lambda s: written[s.name])
-        return [(s.name, sorted(d.name for d in graph.successors(s))) for s in order]
+        edges = [(s.name, sorted(d.name for d in graph.successors(s))) for s in order]
+        outputs = {s.name: [(Path(out.def_path), bool(out.use_cache)) for out in s.outs] for s in repo.index.stages}
+        return edges, outputs
 
 
 FAILED_ATTEMPTS = Path(".rlaif/failed")  # what a failed stage left, for diagnosis; outside DVC's outputs
-
-
-def stage_outputs(stage: str) -> list[tuple[Path, bool]]:
-    """(path, cached by DVC) of every output dvc.yaml declares for the stage."""
-    from dvc.repo import Repo
-
-    with Repo(".") as repo:
-        (found,) = [s for s in repo.index.stages if s.name == stage]
-        return [(Path(out.def_path), bool(out.use_cache)) for out in found.outs]
 
 
 def remove(path: Path) -> None:

@@ -34,10 +34,7 @@ def serve(address: str) -> None:
             loaded = importlib.import_module(module)
             for name in filter(None, names.split(",")):
                 getattr(loaded, name)
-    with contextlib.suppress(Exception):  # every stage records them (read once here, each child inherits them)
-        from rlaif.lifecycle.environment import installed_packages
-
-        installed_packages()
+    _fill_package_caches()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():  # a forked child could not use the GPU
         Path(address).with_suffix(".cold").touch()
@@ -60,6 +57,20 @@ def serve(address: str) -> None:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os._exit(_serve_one(connection))
         connection.close()
+
+
+def _fill_package_caches() -> None:
+    """What each stage would read again from some 300 METADATA files (about a second each): the installed packages
+    that every stage records, and MLflow's module-to-package map that it builds to log a model. Read here once,
+    each child inherits them."""
+    with contextlib.suppress(Exception):
+        from rlaif.lifecycle.environment import installed_packages
+
+        installed_packages()
+    with contextlib.suppress(Exception):  # a private function: if a release renames it, a stage builds the map itself
+        from mlflow.utils.requirements_utils import _init_packages_to_modules_map
+
+        _init_packages_to_modules_map()
 
 
 def _serve_one(connection: socket.socket) -> int:

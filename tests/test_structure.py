@@ -126,6 +126,32 @@ def test_dvc_skips_bootstrap_when_only_the_unresolved_start_changes(tmp_path: Pa
     assert "bootstrap.resolved_base_model" in run("status")
 
 
+def test_bytecode_beside_a_code_dependency_leaves_its_stage_up_to_date(tmp_path: Path):
+    """Stages declare code folders (rlaif/gate, ...) as dependencies, and Python writes __pycache__ into them on
+    import (unless PYTHONDONTWRITEBYTECODE is set): under real DVC with the project's .dvcignore, that is no change."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib/gate.py").write_text("LIMIT = 1\n")
+    shutil.copy(ROOT / ".dvcignore", tmp_path / ".dvcignore")
+    (tmp_path / "dvc.yaml").write_text("stages:\n  gate:\n    cmd: cp lib/gate.py out.txt\n    deps: [lib]\n"
+                                       "    outs: [out.txt]\n")
+    dvc = [str(Path(sys.executable).with_name("dvc"))]
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+
+    def run(*args: str) -> str:
+        result = subprocess.run(dvc + list(args), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    run("init", "-q")
+    run("repro", "-q")
+    (tmp_path / "lib/__pycache__").mkdir()
+    (tmp_path / "lib/__pycache__/gate.cpython-311.pyc").write_bytes(b"\xa7\r\r\n")
+    assert "up to date" in run("status")
+    (tmp_path / "lib/gate.py").write_text("LIMIT = 2\n")  # the code itself still counts
+    assert "modified:" in run("status") and "lib" in run("status")
+
+
 def world_copy(tmp_path: Path) -> Path:
     """The world's script and the hand-written files it reads, in a copy of data/."""
     root = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ import pytest
 from conftest import cli_env, make_project_copy, rlaif
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
-FEW = ["generate.max_prompts=12", "generate.num_candidates=2", "generate.max_new_tokens=16",
+FEW = ["generate.max_prompts=8", "generate.num_candidates=2", "generate.max_new_tokens=16",
        "validate.min_pairs=4", "validate.max_failed_fraction=0.5", "validate.first_wins_rate=[0.0,1.0]",
        "train_reward.min_pairs=4", "train_reward.max_steps=2", "optimize_policy.max_steps=2",
        "optimize_policy.batch_size=2", "evaluate.max_prompts=4", "evaluate.max_new_tokens=16", "evaluate.yardsticks=[]",

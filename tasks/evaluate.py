@@ -23,11 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.config import PipelineConfig
-from rlaif.data.io import SeedDialogue, read_prompts, read_rows, write_json, write_jsonl
-from rlaif.data.records import Promotion, write_record
-from rlaif.evaluation import decision, plots, rates, report
-from rlaif.evaluation.behaviour import BehaviourGrader, CoherenceCheck, lexicon
-from rlaif.evaluation.refusal import RefusalClassifier  # the evaluator's classifier, validated on XSTest
+from rlaif.data.io import read_prompts, write_json
+from rlaif.evaluation import decision, rates, report
+from rlaif.evaluation.behaviour import evaluator_grader
 from rlaif.evaluation.reward_hacking import reward_hacking
 from rlaif.evaluation.sampling import sample_both
 from rlaif.evaluation.win_rate import win_rate
@@ -48,12 +46,7 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
     suite_rows = {Path(path).stem: read_suite(path, e.suite_max_prompts) for path in suites}
     yardsticks = {Path(path).stem: Path(path) for path in e.yardsticks if Path(path).is_file()}
     yardstick_rows = {name: read_suite(path, e.suite_max_prompts) for name, path in yardsticks.items()}
-    project_texts = [d.prompt + " " + d.response for d in read_rows(seed_dialogues, SeedDialogue)] + [r.prompt for r in rows]
-    # every language of the prompt set (the suites are built from it), not only of the first max_prompts; the
-    # yardsticks are English
-    languages = {"en"} | {r.language for r in prompt_set}
-    words = lexicon(project_texts, e.lexicon, languages, e.lexicon_top_words)
-    grader = BehaviourGrader(RefusalClassifier(markers), CoherenceCheck(words, e.min_coherence))
+    grader = evaluator_grader(e, markers, prompt_set, rows, seed_dialogues)
     inputs = {"baseline": baseline, "candidate": candidate, "prompts": prompts, "markers": markers,
               **{f"suite_{name}": path for name, path in zip(suite_rows, suites)},
               **{f"yardstick_{name}": path for name, path in yardsticks.items()}}
@@ -64,37 +57,20 @@ def evaluate(cfg: PipelineConfig, baseline: Path, candidate: Path, prompts: Path
         baseline, baseline_name = decision.choose_baseline(cfg, Path(baseline), registered, Path(scratch))
         samples, suite_samples, kl = sample_both(cfg, {"baseline": baseline, "candidate": candidate}, rows,
                                                 {**suite_rows, **yardstick_rows}, grader)
-        summary: dict[str, Any] = {name: rates.rates([s for s in samples if s["policy"] == name])
-                                   for name in ("baseline", "candidate")}
-        summary["delta"] = {k: summary["candidate"][k] - summary["baseline"][k] for k in summary["baseline"]}
-        summary["baseline_policy"] = baseline_name
-        summary["n_prompts"] = len(rows)
-        summary["n_samples_per_policy"] = len(rows) * e.samples_per_prompt
+        summary: dict[str, Any] = {**rates.policy_rates(samples), "baseline_policy": baseline_name,
+                                   "n_prompts": len(rows), "n_samples_per_policy": len(rows) * e.samples_per_prompt}
         summary["win"] = win_rate(cfg, samples, grader, {r.prompt: r.expected for r in rows}, constitution,
                                   templates, out_dir)
-        summary["suites"] = rates.suite_summary([s for s in suite_samples if s["suite"] in suite_rows])
-        summary["yardsticks"] = {**rates.suite_summary([s for s in suite_samples if s["suite"] in yardstick_rows]),
-                                 **{Path(p).stem: "skipped: no such file" for p in e.yardsticks
-                                    if Path(p).stem not in yardsticks}}
+        summary["suites"], summary["yardsticks"] = rates.suites_and_yardsticks(
+            suite_samples, set(suite_rows), set(yardstick_rows), e.yardsticks)
         slices = rates.slices(samples, rows, e.slices, e.min_slice_samples)
         summary["worst_slice"] = slices["worst"]
         summary["reward_hacking"] = reward_hacking(samples, reward_model, summary, kl)
         summary["promotion"] = decision.promote(cfg, summary, registered, label_gate, run.run_id)
         summary["independence"] = independence
-        categories = rates.by_category(samples)
-        write_jsonl(out_dir / "samples.jsonl", samples + suite_samples)
-        write_json(out_dir / "by_category.json", categories)
-        write_json(out_dir / "slices.json", slices)
-        write_record(out_dir / "promotion.json", Promotion.model_validate(summary["promotion"]))
-        plots.plot_by_category(categories, out_dir / "by_category.png")
-        plots.plot_slices(slices, out_dir / "slices.png")
-        report.write_report(summary, categories, slices, samples, out_dir / "report.md")
+        report.write_outputs(out_dir, summary, samples, suite_samples, slices)
         write_json(metrics_path, decision.metrics_file(summary))
-        run.metrics(decision.flat_metrics(summary), headline=False)
-        for name in ("candidate", "delta"):
-            run.metrics({f"{name}/{k}": v for k, v in summary[name].items()})
-        run.metrics({"win_rate": summary["win"]["win_rate"], "promoted": float(summary["promotion"]["champion_moved"])})
-        for name in ("report.md", "by_category.png", "slices.png", "by_category.json", "slices.json",
-                     "promotion.json", "win_pairs.jsonl", "samples.jsonl"):
+        decision.log_metrics(run, summary)
+        for name in report.ARTIFACTS:
             run.artifact(out_dir / name, "evaluation")
     return metrics_path

@@ -32,7 +32,8 @@ from rlaif.config import PipelineConfig
 from rlaif.data.records import Registered, write_record
 from rlaif.training.dpo import train_dpo
 from rlaif.training.online import build_reward, train_online
-from rlaif.training.policy_inputs import check_inputs, files_under, given, refusal_classifier
+from rlaif.training.policy import final_figures, policy_checkpoints
+from rlaif.training.policy_inputs import algorithm_inputs, check_inputs, refusal_classifier
 
 
 def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path, out_dir: Path,
@@ -41,41 +42,21 @@ def optimize_policy(cfg: PipelineConfig, preferences: Path | None, policy: Path,
     from rlaif.lifecycle.rounds import read_start
     from rlaif.lifecycle.tracking import stage_run
     from rlaif.registry import register_model
-    from rlaif.training.checkpoint import checkpoint_path
 
     o = cfg.optimize_policy.resolved()
     out_dir = Path(out_dir)
     data = check_inputs(o, preferences, Path(policy), prompts, reward_model, constitution, templates, markers)
-    used = given({"dpo": {"preferences": preferences}, "grpo": {"prompts": prompts, "reward_model": reward_model},
-                  "rloo": {"prompts": prompts, "reward_model": reward_model},
-                  "online_judge": {"prompts": prompts, "constitution": constitution, "templates": templates},
-                  }[o.algorithm])
-    dataset = given({"preferences": preferences} if o.algorithm == "dpo" else {"prompts": prompts})
+    used, dataset = algorithm_inputs(o.algorithm, preferences, prompts, reward_model, constitution, templates)
     with stage_run("optimize_policy", cfg, inputs={"base_policy": policy, **used}, datasets=dataset,
                    outputs={"optimize_policy": out_dir}) as run:
-        # resume only from checkpoints of the same inputs, params (the judge's too, when it is the reward) and seed
-        settings = {"seed": cfg.seed, "optimize_policy": o.model_dump(mode="json")}
-        if o.algorithm == "online_judge":
-            settings["judge"] = cfg.judge.model_dump(mode="json")
-        files = [f for path in [policy, *used.values()] for f in files_under(Path(path))]
-        checkpoints = checkpoint_path("optimize_policy", files, settings)
+        checkpoints = policy_checkpoints(cfg, o, Path(policy), list(used.values()))
         refusals = refusal_classifier(markers)
         if o.algorithm == "dpo":
             history = train_dpo(cfg, o, data["preferences"], Path(policy), out_dir, checkpoints, refusals)
         else:
             reward = build_reward(cfg, o, reward_model, data, refusals)
             history = train_online(cfg, o, data["prompts"], Path(policy), out_dir, checkpoints, reward)
-        last = {k: v for row in history for k, v in row.items() if k != "step"}
-        nan = float("nan")
-        summary = {"final_loss": last.get("loss", nan), "final_kl": last.get("kl", nan),
-                   "final_mean_length": last.get("completions/mean_length", nan),
-                   "final_refusal_rate": last.get("refusal_rate", nan)}
-        if o.algorithm == "dpo":
-            summary |= {"train_pairs": len(data["preferences"]), "final_reward_margin": last.get("rewards/margins", nan),
-                        "final_logps_chosen": last.get("logps/chosen", nan)}
-        else:
-            summary |= {"train_prompts": len(data["prompts"]), "final_reward": last.get("reward", nan)}
-        run.metrics(summary)
+        run.metrics(final_figures(o.algorithm, history, data))
         run.artifact(out_dir / f"{o.algorithm}_curves.png", "plots")
         adapter = bool(o.lora and not o.lora.merge)
         start = read_start(Path(policy))  # the genealogy: the version this round started from, and the round

@@ -26,14 +26,12 @@ from rlaif.data.io import GoldPair, read_rows, write_json
 from rlaif.data.records import read_preferences
 from rlaif.errors import InputError
 from rlaif.training.reward import (
-    accuracy,
+    held_out_and_gold_figures,
     load_backbone,
-    mean,
     replayed_preferences,
     split_by_prompt,
     train_reward_model,
 )
-from rlaif.training.reward_model import pair_probabilities
 
 
 def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Path, metrics_path: Path,
@@ -56,34 +54,17 @@ def train_reward(cfg: PipelineConfig, preferences: Path, gold: Path, out_dir: Pa
         inputs["replay"] = replay
     with stage_run("train_reward", cfg, inputs=inputs,
                    datasets={"preferences": preferences}, outputs={"train_reward": Path(out_dir)}) as run:
-        from rlaif.evaluation.calibration import (
-            brier_score,
-            ece_from_bins,
-            expected_calibration_error,
-            plot_reliability,
-            reliability_bins,
-        )
+        from rlaif.evaluation.calibration import plot_reliability
         from rlaif.training.trainer import checkpoint_dir
 
         checkpoints = checkpoint_dir("train_reward", [preferences], r, cfg.seed)
         model, used = train_reward_model(cfg, model, tokenizer, train_rows + replayed, out_dir, checkpoints)
-        heldout = pair_probabilities(model, tokenizer, [(x.prompt, x.chosen, x.rejected) for x in eval_rows])
-        gold_probs = pair_probabilities(model, tokenizer, [
-            (g.prompt, *((g.response_a, g.response_b) if g.human_preference == "a" else (g.response_b, g.response_a)))
-            for g in gold_pairs])
-        bins = reliability_bins(heldout, [True] * len(heldout), r.calibration_bins)
+        figures, bins = held_out_and_gold_figures(model, tokenizer, eval_rows, gold_pairs, r.calibration_bins)
         metrics = {
             "train_pairs": len(train_rows),
             "train_pairs_replayed": len(replayed),  # earlier rounds' pairs, trained on beside this round's
             "train_pairs_used": used,  # RewardTrainer drops pairs longer than max_length tokens
-            "heldout_pairs": len(eval_rows),
-            "heldout_accuracy": accuracy(heldout),
-            "heldout_ece": ece_from_bins(bins),
-            "heldout_mean_confidence": mean([max(p, 1 - p) for p in heldout]),
-            "heldout_brier": brier_score(heldout, [True] * len(heldout)),
-            "gold_pairs": len(gold_pairs),
-            "gold_agreement": accuracy(gold_probs),
-            "gold_ece": expected_calibration_error(gold_probs, [True] * len(gold_probs), r.calibration_bins),
+            **figures,
         }
         plot = plot_reliability(bins, out_dir / "reliability.png",
                                 f"train_reward: held-out reliability (soft_labels={r.soft_labels})")

@@ -79,3 +79,12 @@ def flat_metrics(summary: dict) -> dict[str, float]:
 
     flat = flatten(metrics_file(summary))
     return {k.replace("/", "_"): v for k, v in flat.items() if isinstance(v, (int, float)) and not math.isnan(v)}
+
+
+def log_metrics(run, summary: dict) -> None:
+    """To the stage's MLflow run: every figure of the metrics file, the candidate's rates and their change as the
+    headline, the win rate and whether champion moved."""
+    run.metrics(flat_metrics(summary), headline=False)
+    for name in ("candidate", "delta"):
+        run.metrics({f"{name}/{k}": v for k, v in summary[name].items()})
+    run.metrics({"win_rate": summary["win"]["win_rate"], "promoted": float(summary["promotion"]["champion_moved"])})

@@ -25,6 +25,13 @@ def rates(samples: list[dict]) -> dict[str, float]:
     }
 
 
+def policy_rates(samples: list[dict]) -> dict[str, dict]:
+    """Each policy's rates on the held-out prompts, and the candidate's change from the baseline."""
+    summary = {name: rates([s for s in samples if s["policy"] == name]) for name in ("baseline", "candidate")}
+    summary["delta"] = {k: summary["candidate"][k] - summary["baseline"][k] for k in summary["baseline"]}
+    return summary
+
+
 def by_category(samples: list[dict]) -> dict[str, dict]:
     grouped: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for s in samples:
@@ -49,6 +56,16 @@ def suite_summary(suite_samples: list[dict]) -> dict:
                                    "by_type": rates_by_type([s for s in mine if s["policy"] == policy])}
                           for policy in ("baseline", "candidate")}
     return summary
+
+
+def suites_and_yardsticks(suite_samples: list[dict], suites: set[str], yardsticks: set[str],
+                          listed_yardsticks: list[str]) -> tuple[dict, dict]:
+    """The over-refusal suites' rates, and the yardsticks' (a listed yardstick whose file is absent says so)."""
+    from pathlib import Path
+
+    found = suite_summary([s for s in suite_samples if s["suite"] in yardsticks])
+    missing = {Path(p).stem: "skipped: no such file" for p in listed_yardsticks if Path(p).stem not in yardsticks}
+    return suite_summary([s for s in suite_samples if s["suite"] in suites]), {**found, **missing}
 
 
 def slices(samples: list[dict], rows, keys: list[str], min_samples: int, show: int = 8) -> dict:

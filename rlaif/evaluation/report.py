@@ -1,10 +1,32 @@
-"""The evaluation report (report.md): the promotion decision and its reasons, then every table a reviewer reads."""
+"""The evaluation's files: samples, tables, the promotion record, plots, and the report (report.md) with the promotion
+decision and its reasons, then every table a reviewer reads."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from rlaif.data.io import write_text
+
+# what the stage logs to MLflow, from its output folder
+ARTIFACTS = ("report.md", "by_category.png", "slices.png", "by_category.json", "slices.json", "promotion.json",
+             "win_pairs.jsonl", "samples.jsonl")
+
+
+def write_outputs(out_dir: Path, summary: dict, samples: list[dict], suite_samples: list[dict], slices: dict) -> None:
+    """Every file of the evaluation but the metrics: samples, tables, the promotion record, plots and report.md
+    (the win rate's pairs are written where they are judged)."""
+    from rlaif.data.io import write_json, write_jsonl
+    from rlaif.data.records import Promotion, write_record
+    from rlaif.evaluation import plots, rates
+
+    categories = rates.by_category(samples)
+    write_jsonl(out_dir / "samples.jsonl", samples + suite_samples)
+    write_json(out_dir / "by_category.json", categories)
+    write_json(out_dir / "slices.json", slices)
+    write_record(out_dir / "promotion.json", Promotion.model_validate(summary["promotion"]))
+    plots.plot_by_category(categories, out_dir / "by_category.png")
+    plots.plot_slices(slices, out_dir / "slices.png")
+    write_report(summary, categories, slices, samples, out_dir / "report.md")
 
 
 def write_report(summary: dict, categories: dict, slices: dict, samples: list[dict], path: Path) -> None:

@@ -73,3 +73,14 @@ def refusal_classifier(markers: Path | None):
     from rlaif.evaluation.refusal import RefusalClassifier
 
     return RefusalClassifier(Path(markers))
+
+
+def algorithm_inputs(algorithm: str, preferences: Path | None, prompts: Path | None, reward_model: Path | None,
+                     constitution: Path | None, templates: Path | None) -> tuple[dict[str, Path], dict[str, Path]]:
+    """(the inputs the algorithm trains from, recorded in the lineage; the dataset MLflow logs with the run)."""
+    online = {"prompts": prompts, "reward_model": reward_model}
+    used = given({"dpo": {"preferences": preferences}, "grpo": online, "rloo": online,
+                  "online_judge": {"prompts": prompts, "constitution": constitution, "templates": templates},
+                  }[algorithm])
+    dataset = given({"preferences": preferences} if algorithm == "dpo" else {"prompts": prompts})
+    return used, dataset

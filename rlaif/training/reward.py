@@ -175,3 +175,32 @@ def accuracy(probs: list[float]) -> float:
 
 def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
+
+
+def held_out_and_gold_figures(model, tokenizer, eval_rows: list[Preference], gold_pairs: list,
+                              calibration_bins: int) -> tuple[dict[str, float], list]:
+    """P(chosen better) on the held-out pairs (accuracy, calibration: every chosen answer there is the right one)
+    and on the human gold pairs (agreement with people); the held-out reliability bins, for the plot."""
+    from rlaif.evaluation.calibration import (
+        brier_score,
+        ece_from_bins,
+        expected_calibration_error,
+        reliability_bins,
+    )
+    from rlaif.training.reward_model import pair_probabilities
+
+    heldout = pair_probabilities(model, tokenizer, [(x.prompt, x.chosen, x.rejected) for x in eval_rows])
+    gold = pair_probabilities(model, tokenizer, [
+        (g.prompt, *((g.response_a, g.response_b) if g.human_preference == "a" else (g.response_b, g.response_a)))
+        for g in gold_pairs])
+    bins = reliability_bins(heldout, [True] * len(heldout), calibration_bins)
+    return {
+        "heldout_pairs": len(eval_rows),
+        "heldout_accuracy": accuracy(heldout),
+        "heldout_ece": ece_from_bins(bins),
+        "heldout_mean_confidence": mean([max(p, 1 - p) for p in heldout]),
+        "heldout_brier": brier_score(heldout, [True] * len(heldout)),
+        "gold_pairs": len(gold_pairs),
+        "gold_agreement": accuracy(gold),
+        "gold_ece": expected_calibration_error(gold, [True] * len(gold), calibration_bins),
+    }, bins

@@ -4,7 +4,7 @@ processes, `dvc commit` of an output changed on purpose, and pull/push with a de
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import json
 import os
 import shutil
@@ -23,34 +23,44 @@ TIMED_OUT = 124  # the exit code timeout(1) uses
 
 def stage_graph() -> list[tuple[str, list[str]]]:
     """(stage, upstream stages) in dependency order, from dvc.yaml via DVC's index."""
-    return _stage_view(*_dvc_yaml_key())[0]
+    return _stage_view()[0]
 
 
 def stage_outputs(stage: str) -> list[tuple[Path, bool]]:
     """(path, cached by DVC) of every output dvc.yaml declares for the stage."""
-    return _stage_view(*_dvc_yaml_key())[1][stage]
+    return _stage_view()[1][stage]
 
 
-def _dvc_yaml_key() -> tuple[str, int, int]:
+StageView = tuple[list[tuple[str, list[str]]], dict[str, list[tuple[Path, bool]]]]
+# DVC builds its index from dvc.yaml in about half a second: once per version of dvc.yaml, not once per stage a run
+# starts (keyed by the checkout and dvc.yaml's modification time and size)
+_VIEWS: dict[tuple[str, int, int], StageView] = {}
+
+
+def _stage_view(repo=None) -> StageView:
     found = Path("dvc.yaml").stat()
-    return str(Path.cwd()), found.st_mtime_ns, found.st_size
+    key = (str(Path.cwd()), found.st_mtime_ns, found.st_size)
+    if key not in _VIEWS:
+        if repo is None:
+            from dvc.repo import Repo
+
+            with Repo(".") as opened:
+                _VIEWS[key] = _view_of(opened)
+        else:
+            _VIEWS[key] = _view_of(repo)
+    return _VIEWS[key]
 
 
-# DVC builds its index from dvc.yaml in about half a second: once per dvc.yaml, not once per stage a run starts
-@functools.lru_cache(maxsize=4)
-def _stage_view(_cwd: str, _mtime_ns: int, _size: int) -> tuple[list[tuple[str, list[str]]],
-                                                                 dict[str, list[tuple[Path, bool]]]]:
+def _view_of(repo) -> StageView:
     import networkx as nx
-    from dvc.repo import Repo
 
-    with Repo(".") as repo:
-        graph = repo.index.graph  # edges point from a stage to the stages it depends on
-        written = {stage.name: i for i, stage in enumerate(repo.index.stages)}
-        # dependencies first; among stages that are free to go, dvc.yaml's order
-        order = nx.lexicographical_topological_sort(graph.reverse(), key=lambda s: written[s.name])
-        edges = [(s.name, sorted(d.name for d in graph.successors(s))) for s in order]
-        outputs = {s.name: [(Path(out.def_path), bool(out.use_cache)) for out in s.outs] for s in repo.index.stages}
-        return edges, outputs
+    graph = repo.index.graph  # edges point from a stage to the stages it depends on
+    written = {stage.name: i for i, stage in enumerate(repo.index.stages)}
+    # dependencies first; among stages that are free to go, dvc.yaml's order
+    order = nx.lexicographical_topological_sort(graph.reverse(), key=lambda s: written[s.name])
+    edges = [(s.name, sorted(d.name for d in graph.successors(s))) for s in order]
+    outputs = {s.name: [(Path(out.def_path), bool(out.use_cache)) for out in s.outs] for s in repo.index.stages}
+    return edges, outputs
 
 
 FAILED_ATTEMPTS = Path(".rlaif/failed")  # what a failed stage left, for diagnosis; outside DVC's outputs
@@ -221,14 +231,14 @@ def read_events(path: Path) -> dict[str, dict]:
     return {e["stage"]: e for e in events}  # the last attempt of a stage wins
 
 
-def stale_stages(graph: list[tuple[str, list[str]]]) -> set[str]:
+def stale_stages(graph: list[tuple[str, list[str]]], repo=None) -> set[str]:
     """The stages DVC would run: those whose deps, params, command or outputs changed (`dvc status`, asked once),
     and every stage downstream of one. The rest are skipped without starting a task or a process."""
     from dvc.repo import Repo
 
     try:
-        with Repo(".") as repo:
-            changed = set(repo.status())
+        with contextlib.nullcontext(repo) if repo is not None else Repo(".") as opened:
+            changed = set(opened.status())
     except Exception as error:  # a status DVC cannot give: let `dvc repro` decide stage by stage, as before
         print(f"warning: dvc status failed ({error}); every stage goes through dvc repro")
         return {stage for stage, _ in graph}
@@ -241,9 +251,12 @@ def stale_stages(graph: list[tuple[str, list[str]]]) -> set[str]:
 
 def plan() -> tuple[list[tuple[str, list[str]]], set[str]]:
     """The stage graph and the stages to run, after pulling what a default DVC remote already holds (a fresh pod
-    or checkout then skips what is already done)."""
+    or checkout then skips what is already done). The graph and the status share one DVC index."""
+    from dvc.repo import Repo
+
     pulled = sync_outputs("pull")
     if pulled:  # not fatal: the stages recompute what could not be pulled
         print(f"warning: {pulled}")
-    graph = stage_graph()
-    return graph, stale_stages(graph)
+    with Repo(".") as repo:
+        graph = _stage_view(repo)[0]
+        return graph, stale_stages(graph, repo)

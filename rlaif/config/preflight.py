@@ -6,6 +6,7 @@ stages' commands), so there is no second list of paths to drift out of date.
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -68,9 +69,21 @@ INPUT_CHECKS: dict[str, Callable[[Path], object]] = {
 }
 
 
+def dvc_stages(dvc_yaml: Path = Path("dvc.yaml")) -> dict[str, dict]:
+    """dvc.yaml's stages, as written (not to be changed: parsed once per file version, since the checks ask for
+    one stage's command at a time and YAML's pure-Python parser takes about a tenth of a second for it)."""
+    found = dvc_yaml.stat()
+    return _parsed_stages(str(dvc_yaml.resolve()), found.st_mtime_ns, found.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_stages(path: str, _mtime_ns: int, _size: int) -> dict[str, dict]:
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))["stages"]
+
+
 def declared_inputs(dvc_yaml: Path = Path("dvc.yaml")) -> dict[Path, str]:
     """Source files (not stage outputs) named in the stages' commands, with the option naming each."""
-    stages = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"]
+    stages = dvc_stages(dvc_yaml)
     outs = [Path(next(iter(out)) if isinstance(out, dict) else out) for s in stages.values() for out in s.get("outs", [])]
     found: dict[Path, str] = {}
     for stage in stages.values():
@@ -84,7 +97,7 @@ def declared_inputs(dvc_yaml: Path = Path("dvc.yaml")) -> dict[Path, str]:
 
 def stage_option(stage: str, option: str, dvc_yaml: Path = Path("dvc.yaml")) -> Path | None:
     """The path a stage's command passes for `option` (e.g. generate's --drops), or None."""
-    words = shlex.split(yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"][stage]["cmd"])
+    words = shlex.split(dvc_stages(dvc_yaml)[stage]["cmd"])
     return next((Path(value) for word, value in zip(words, words[1:]) if word == option), None)
 
 
@@ -206,7 +219,7 @@ def check_settings_against_files(cfg: PipelineConfig) -> None:
         raise ConfigError(f"evaluate.judge.constitution: {own}: no such file")
     _check_relative_principles(cfg)
     _check_critique_revise(cfg)
-    stages = set(yaml.safe_load(Path("dvc.yaml").read_text(encoding="utf-8"))["stages"])
+    stages = set(dvc_stages())
     for key, named in (("orchestration.gpu_stages", cfg.orchestration.gpu_stages),
                        ("orchestration.stage_timeouts_s", list(cfg.orchestration.stage_timeouts_s))):
         unknown = [name for name in named if name not in stages]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import unicodedata
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -35,11 +35,14 @@ MAX_NAME_CHARS = 200  # ids and slice names (category, topic, template, ...): ke
 BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+# the same set as one character class (Unicode's Cc category is exactly U+0000-U+001F and U+007F-U+009F): every
+# prompt and answer of every input is checked, and a regular expression does it in C
+STRAY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd" + "".join(sorted(BIDI_CONTROLS)) + "]")
+
+
 def _stray_character(text: str) -> str | None:
-    for ch in text:
-        if (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r") or ch == "\ufffd" or ch in BIDI_CONTROLS:
-            return ch
-    return None
+    found = STRAY.search(text)
+    return found.group() if found else None
 
 
 def text_problem(text: str, max_chars: int) -> str | None:

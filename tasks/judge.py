@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rlaif.config import PipelineConfig
 from rlaif.data.io import GoldPair, read_constitution, read_rows, read_templates, write_json, write_jsonl
-from rlaif.data.records import read_candidates, read_revisions
+from rlaif.data.records import BiasReport, read_candidates, read_revisions, write_record
 from rlaif.judging.audit_log import log_audit, write_audit
 from rlaif.judging.bias import bias_metrics, read_suite
 from rlaif.judging.checkpointed import EXECUTION, judge_with_checkpoints
@@ -62,8 +62,8 @@ def judge(cfg: PipelineConfig, candidates: Path, constitution: Path, templates: 
         metrics = label_metrics(labels, audit, resumed, len(pairs) - resumed, seconds, len(revised), gold_result)
         if suite is not None:  # the judge's biases, measured before validate lets its labels train anything
             figures, judged = judge_bias_suite(cfg.judge, judge_model, suite)
-            write_json(out_dir / "bias.json", {"judge": judge_model.judge_id, "suite": str(bias_suite), **figures,
-                                               "judged_pairs": judged})
+            write_record(out_dir / "bias.json", BiasReport(judge=judge_model.judge_id, suite=str(bias_suite),
+                                                           **figures, judged_pairs=judged))
             metrics.update(bias_metrics(figures))
         if judge_model.backend == "jury":
             from rlaif.judging.judges.jury import jury_agreement

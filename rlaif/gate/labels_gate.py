@@ -13,14 +13,13 @@ refused. Otherwise the filtered preference set is written to `out_dir/preference
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from rlaif.config import ValidateConfig
 from rlaif.data.io import read_jsonl, write_json
-from rlaif.data.records import LabelGate, Preference, write_record, write_records
+from rlaif.data.records import LabelGate, Preference, read_bias_report, write_record, write_records
 from rlaif.errors import GateFailed, InputError
 from rlaif.gate import columns, preference_filter, suite
 
@@ -126,7 +125,7 @@ def judge_bias_outcomes(labels_path: Path, gates) -> dict:
         return {"report": None, "gates": [], "outcomes": [{
             "name": "judge bias checks", "success": True, "applicable": False,
             "observed": f"no bias report beside the labels ({report}): the judge stage writes it"}]}
-    figures = json.loads(report.read_text(encoding="utf-8"))
+    figures = read_bias_report(report).model_dump()
     rows = [{**row, "text": describe(row)} for row in check(figures, gates)]
     outcomes = [{"name": f"judge bias: {row['gate']}", "success": row["passed"], "observed": row["text"]}
                 for row in rows]

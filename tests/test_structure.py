@@ -93,6 +93,22 @@ def test_bootstrap_params_are_its_settings_less_the_unresolved_start():
     assert declared == {"seed"} | expected
 
 
+def dvc_in(folder: Path):
+    """A git and DVC repository in `folder` (its dvc.yaml already written); returns a function that runs a DVC
+    command there, checks its exit code and gives its output."""
+    dvc = [str(Path(sys.executable).with_name("dvc"))]
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+
+    def run(*args: str) -> str:
+        result = subprocess.run(dvc + list(args), cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
+    run("init", "-q")
+    return run
+
+
 def test_dvc_skips_bootstrap_when_only_the_unresolved_start_changes(tmp_path: Path):
     """The declaration above, under real DVC: bootstrap's params (as dvc.yaml lists them) on a stage that writes a
     file. base_model moving from null to an alias that resolves to the same start leaves it up to date; a new
@@ -107,16 +123,7 @@ def test_dvc_skips_bootstrap_when_only_the_unresolved_start_changes(tmp_path: Pa
     (tmp_path / "params/run.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"bootstrap": {
         "cmd": "echo built > out.txt", "params": stage["params"], "outs": ["out.txt"]}}}))
-    dvc = [str(Path(sys.executable).with_name("dvc"))]
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-
-    def run(*args: str) -> str:
-        result = subprocess.run(dvc + list(args), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    run("init", "-q")
+    run = dvc_in(tmp_path)
     run("repro", "-q")
     params["bootstrap"]["base_model"] = "models:/rlaif-policy@champion"  # no champion yet: fallback build
     (tmp_path / "params/run.yaml").write_text(yaml.safe_dump(params))
@@ -134,16 +141,7 @@ def test_bytecode_beside_a_code_dependency_leaves_its_stage_up_to_date(tmp_path:
     shutil.copy(ROOT / ".dvcignore", tmp_path / ".dvcignore")
     (tmp_path / "dvc.yaml").write_text("stages:\n  gate:\n    cmd: cp lib/gate.py out.txt\n    deps: [lib]\n"
                                        "    outs: [out.txt]\n")
-    dvc = [str(Path(sys.executable).with_name("dvc"))]
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-
-    def run(*args: str) -> str:
-        result = subprocess.run(dvc + list(args), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    run("init", "-q")
+    run = dvc_in(tmp_path)
     run("repro", "-q")
     (tmp_path / "lib/__pycache__").mkdir()
     (tmp_path / "lib/__pycache__/gate.cpython-311.pyc").write_bytes(b"\xa7\r\r\n")

@@ -69,7 +69,7 @@ hypothesis_settings.load_profile("ci")
 
 # The files that take longest, first: with `--dist loadfile` each file runs whole on one worker, and the worker
 # that draws the end-to-end loop late would finish last.
-LONGEST_FIRST = ["test_pipeline_e2e.py", "test_prefect_deployment.py", "test_reproduce.py", "test_real_model.py",
+LONGEST_FIRST = ["test_pipeline_e2e.py", "test_prefect_deployment.py", "test_real_model.py",
                  "test_reliability.py", "test_judge_stage.py", "test_scaleout.py", "test_judge_eval.py", "test_rounds.py"]
 
 
@@ -109,7 +109,35 @@ def project_files() -> list[Path]:
     return [Path(p) for p in out.splitlines() if (ROOT / p).is_file() and p != "dvc.lock"]
 
 
+_SESSION: list[pytest.TempPathFactory] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _SESSION.append(tmp_path_factory)
+
+
+def migrated_prefect_database() -> Path:
+    """Prefect's database with its migrations applied, built once per session for every xdist worker (its
+    folders share one parent). A fresh Prefect home migrates its database at the temporary server's first start,
+    about 6 CPU-s on these cores, which each project copy would pay again."""
+    from filelock import FileLock
+
+    base = _SESSION[0].getbasetemp()
+    shared = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+    database = shared / "prefect-migrated" / "prefect.db"
+    with FileLock(str(shared / "prefect-migrated.lock")):
+        if not database.exists():
+            building = shared / "prefect-migrating"
+            shutil.rmtree(building, ignore_errors=True)
+            subprocess.run([str(BIN / "prefect"), "server", "database", "upgrade", "-y"], check=True,
+                           capture_output=True, env={**os.environ, "PREFECT_HOME": str(building)})
+            building.rename(database.parent)
+    return database
+
+
 def make_project_copy(target: Path) -> Path:
+    """A clean clone of this working tree, committed, with a migrated Prefect database in its Prefect home."""
     for rel in project_files():
         dest = target / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +145,8 @@ def make_project_copy(target: Path) -> Path:
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.email=t@example.com", "-c", "user.name=test", "commit", "-qm", "copy"]):
         subprocess.run(cmd, cwd=target, check=True)
+    (target / ".prefect").mkdir()
+    shutil.copy2(migrated_prefect_database(), target / ".prefect/prefect.db")
     return target
 
 

@@ -8,7 +8,8 @@ lives week after week:
 4. a changed principle (what DVC would rerun), then a prompt drop run that needs sign-off while a second run waits
    for the first and, finding nothing to do, skips every stage without starting Prefect;
 5. sign-off with `rlaif approve`, the history of the versions, and tampered labels that the gate stops;
-6. `rlaif reproduce` on the version trained on uncommitted inputs (tests/test_reproduce.py rebuilds a whole run).
+6. `rlaif reproduce`: the first version rebuilt cold, byte for byte; the version trained on uncommitted inputs
+   refused, naming them.
 
 The smoke profile trains for a few steps, so the quality gates are given bounds that any policy meets: these tests
 are about the loop and its records, not about the policy's quality (that is the default profile's, in the README).
@@ -87,6 +88,10 @@ def jsonl(path: Path) -> list[dict]:
 def loop(tmp_path_factory):
     project = make_project_copy(tmp_path_factory.mktemp("e2e") / "project")
     profile = write_loop_profile(project)
+    # committed, as a team's profile is: `rlaif reproduce` rebuilds a version from its commit
+    for cmd in (["git", "add", profile], ["git", "-c", "user.email=t@example.com", "-c", "user.name=test", "commit",
+                                          "-qm", "the loop's profile"]):
+        subprocess.run(cmd, cwd=project, check=True)
     result = rlaif(project, "run", "--params", profile, "--rounds", "2", "--set", CHAMPION, timeout=2400)
     return project, ["run", "--params", profile, "--set", CHAMPION], result
 
@@ -244,6 +249,28 @@ def test_lineage_shows_the_genealogy(loop):
     assert "candidate/correct_rate" in ancestors[0]["evaluation"]
     shown = rlaif(project, "lineage", "models:/rlaif-policy@champion")
     assert "v2 <- v1 <- bootstrap (built)" in " ".join(shown.stdout.split())
+
+
+def test_reproduce_rebuilds_the_first_version_cold_byte_for_byte(loop, tmp_path: Path):
+    """Version 1, rebuilt from its record alone in a scratch clone: every stage cold (a fresh process each, where
+    round 1 forked them from the flow's warm server), on the same inputs, params, seed and packages, gives the
+    bytes round 1 recorded."""
+    from rlaif.lifecycle.reproduce import ancestry_nodes
+
+    project, _, _ = loop
+    traced = json.loads(rlaif(project, "lineage", "models:/rlaif-policy/1", "--json").stdout)
+    prompts = {e["name"]: e for e in ancestry_nodes(traced["training"])["bootstrap"]["inputs"]}["prompts"]
+    assert prompts["source"] == "git" and "produced_by" not in prompts  # not generate's copy of the same bytes
+
+    rebuilt = rlaif(project, "reproduce", "models:/rlaif-policy/1", "--json", "--workdir", str(tmp_path / "scratch"),
+                    timeout=1800)
+    assert rebuilt.returncode == 0, rebuilt.stdout[-4000:] + rebuilt.stderr[-3000:]
+    result = json.loads(rebuilt.stdout)
+    assert {s["stage"] for s in result["stages"]} >= {"bootstrap", "generate", "judge", "validate", "optimize_policy"}
+    for stage in result["stages"]:
+        compared = [f for f in stage["files"] if f["status"] != "volatile"]
+        assert compared and all(f["status"] == "match" for f in compared), stage
+    assert result["packages_changed"] == [] and result["machine_changed"] == []
 
 
 def test_gate_failure_in_the_flow_exits_non_zero_and_skips_training(loop):

@@ -24,6 +24,8 @@ from browser import prefect_ui_retry, prefect_ui_sign_off
 from conftest import BIN, Service, cli_env, free_port, make_project_copy
 
 pytestmark = pytest.mark.e2e
+# fewer prompts than the smoke profile: these tests are about retry and sign-off, not the policy
+FEWER = ["generate.max_prompts=30", "evaluate.max_prompts=15", "evaluate.suite_max_prompts=10"]
 
 
 def prefect(env: dict, *args: str, cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -113,11 +115,7 @@ def test_retry_of_a_failed_run_reruns_only_the_failed_stage_and_after(stack):
     broken["refusal"] = ["(unclosed"] + list(broken.get("refusal") or [])
     rules.write_text(yaml.safe_dump(broken))
 
-    started = subprocess.run([str(BIN / "prefect"), "deployment", "run", "rlaif-scheduled/smoke"], cwd=project,
-                             env=env, capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, started.stdout + started.stderr
-    run_id = next(word for line in started.stdout.splitlines() if "UUID" in line for word in line.split()
-                  if len(word) == 36 and word.count("-") == 4)
+    run_id = start_deployment_run(project, env, "--param", "overrides=" + json.dumps(FEWER))
     first = wait_for(lambda: finished(env, run_id), 1200, "the first flow run", 5)
     assert first["type"] == "FAILED", (first, (logs / "worker.log").read_text()[-3000:])
     before = stage_statuses(project)
@@ -159,7 +157,7 @@ def sign_off_in_a_deployment(project: Path, env: dict, logs: Path, overrides: li
         "block_on_reward_hacking": False}
     (project / "params/smoke-signoff.yaml").write_text(yaml.safe_dump(profile))
     run_id = start_deployment_run(project, env, "--param", "params_file=params/smoke-signoff.yaml", "--param",
-                                  "overrides=" + json.dumps(["evaluate.approval=required", *overrides]))
+                                  "overrides=" + json.dumps([*FEWER, "evaluate.approval=required", *overrides]))
     paused = wait_for(lambda: paused_run(env) or finished(env, run_id), 1200, "the run to pause for sign-off", 3)
     assert "id" in paused, (paused, (logs / "worker.log").read_text()[-3000:])
     keyset = paused["state"]["state_details"]["run_input_keyset"]

@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from rlaif.data.io import Constitution, _describe, write_text
+from rlaif.data.io import Constitution, describe_invalid, write_text
 from rlaif.errors import InputError
 
 SOURCE = "anthropics/ConstitutionalHarmlessnessPaper, prompts/"
@@ -180,7 +180,7 @@ def import_cai(comparisons: Path | None, critiques: Path | None, name: str, vers
                                             "principles": principles})
     except ValidationError as err:
         where = ", ".join(str(p) for p in (comparisons, critiques) if p is not None)
-        raise InputError(f"{where}: {_describe(err)}") from None
+        raise InputError(f"{where}: {describe_invalid(err)}") from None
 
 
 def constitution_yaml(constitution: Constitution) -> str:

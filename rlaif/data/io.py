@@ -247,7 +247,8 @@ def _check_example_prompts(principles: list[Principle]) -> None:
             seen[key] = p.id
 
 
-def _describe(err: ValidationError) -> str:
+def describe_invalid(err: ValidationError) -> str:
+    """The fields a pydantic error names and what is wrong with each, in one line (a check across fields: its message)."""
     parts = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"])
@@ -284,21 +285,25 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield line_no, row
 
 
-def read_rows(path: Path, schema: type[Row], unique_key: str | None = None) -> list[Row]:
+def read_rows(path: Path, schema: type[Row], unique_key: str | None = None, *, what: str | None = None,
+              allow_empty: bool = False) -> list[Row]:
+    """Every row of a JSON Lines file as `schema`; the first bad row stops with its file, line and fields (and,
+    given `what`, the kind of row it should have been)."""
     rows: list[Row] = []
     seen: dict[Any, int] = {}
+    kind = f"not a {what} row: " if what else ""
     for line_no, raw in iter_jsonl(path):
         try:
             row = schema.model_validate(raw)
         except ValidationError as err:
-            raise InputError(f"{path}:{line_no}: {_describe(err)}") from None
+            raise InputError(f"{path}:{line_no}: {kind}{describe_invalid(err)}") from None
         if unique_key is not None:
             key = getattr(row, unique_key)
             if key in seen:
                 raise InputError(f"{path}:{line_no}: duplicate {unique_key} {key!r} (first on line {seen[key]})")
             seen[key] = line_no
         rows.append(row)
-    if not rows:
+    if not rows and not allow_empty:
         raise InputError(f"{path}: no rows")
     return rows
 
@@ -406,7 +411,7 @@ def read_constitution(path: Path) -> Constitution:
     try:
         return Constitution.model_validate(data)
     except ValidationError as err:
-        raise InputError(f"{path}: {_describe(err)}") from None
+        raise InputError(f"{path}: {describe_invalid(err)}") from None
 
 
 # Each judge template -> (the placeholders it is filled with, those it must use: without them the judge would

@@ -18,14 +18,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from rlaif.data.io import iter_jsonl, write_json, write_jsonl
+from rlaif.data.io import Record, Row, describe_invalid, read_rows, write_json, write_jsonl
 from rlaif.errors import InputError
 
 
-class StageRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StageRecord(Record):
     written_where_set: ClassVar[tuple[str, ...]] = ()  # optional fields a row carries only where they apply
 
     def row(self) -> dict:
@@ -104,16 +103,10 @@ class Preference(StageRecord):
     replayed_from: str | None = Field(None, description="In a replay: the registered version these pairs trained.")
 
 
-def read_records(path: Path, schema: type[BaseModel], what: str) -> list:
-    """Every row of `path` as `schema`; the first bad row stops with its file, line and fields."""
-    rows = []
-    for line_no, raw in iter_jsonl(path):
-        try:
-            rows.append(schema.model_validate(raw))
-        except ValidationError as err:
-            fields = "; ".join(f"field '{'.'.join(map(str, e['loc'])) or '(row)'}': {e['msg']}" for e in err.errors())
-            raise InputError(f"{path}:{line_no}: not a {what} row: {fields}") from None
-    return rows
+def read_records(path: Path, schema: type[Row], what: str) -> list[Row]:
+    """Every row of `path` as `schema` (an empty file is no rows); the first bad row stops with its file, line and
+    fields."""
+    return read_rows(path, schema, what=what, allow_empty=True)
 
 
 def read_candidates(path: Path) -> list[CandidateSet]:
@@ -261,8 +254,7 @@ def read_record(path: Path, schema: type[StageRecord], what: str):
     try:
         return schema.model_validate(data)
     except ValidationError as err:
-        fields = "; ".join(f"field '{'.'.join(map(str, e['loc'])) or '(object)'}': {e['msg']}" for e in err.errors())
-        raise InputError(f"{path}: not a {what} record: {fields}") from None
+        raise InputError(f"{path}: not a {what} record: {describe_invalid(err)}") from None
 
 
 def write_record(path: Path, record: StageRecord) -> Path:

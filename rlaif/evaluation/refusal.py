@@ -126,7 +126,7 @@ class RefusalClassifier:
     answer_signal: list[re.Pattern[str]]
 
     def __init__(self, markers_file: Path | str):
-        from rlaif.data.io import _describe, read_yaml
+        from rlaif.data.io import describe_invalid, read_yaml
 
         path = Path(markers_file)
         data = read_yaml(path, "refusal markers")
@@ -135,7 +135,7 @@ class RefusalClassifier:
         try:
             numbers = MarkerSettings.model_validate(data)
         except ValidationError as err:
-            raise InputError(f"{path}: {_describe(err)}") from None
+            raise InputError(f"{path}: {describe_invalid(err)}") from None
         self.markers = [m.lower() for m in numbers.markers]
         self.window = numbers.window_words
         self.opening_sentences = numbers.opening_sentences

@@ -39,8 +39,7 @@ from flows.run_record import (
 )
 from flows.warm import WARM_ENV, warm_server
 from rlaif.config import PipelineConfig
-from rlaif.data.records import read_promotion, write_record
-from rlaif.lifecycle.promotion import Decision
+from rlaif.data.records import Decision, read_promotion, write_record
 from rlaif.lifecycle.tracking import EVENTS_ENV, PARENT_RUN_ENV, quiet_telemetry
 
 FINAL_EXIT_CODES = {2: "bad input", 3: "label gate failed"}  # retrying cannot fix these

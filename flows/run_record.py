@@ -17,8 +17,7 @@ from rich.table import Table
 
 from flows.dvc_ops import FAILED_ATTEMPTS, sync_outputs
 from rlaif.config import PipelineConfig
-from rlaif.data.records import LastRun, StageRow, read_last_run, read_promotion, write_record
-from rlaif.lifecycle.promotion import Decision
+from rlaif.data.records import Decision, LastRun, StageRow, read_last_run, read_promotion, write_record
 from rlaif.lifecycle.tracking import log_params, setup
 
 LAST_RUN = "reports/last_run.json"

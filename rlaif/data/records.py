@@ -15,6 +15,7 @@ A bad row is an InputError naming the file, the line and the field.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, Literal, Sequence
 
@@ -195,12 +196,20 @@ def read_bias_report(path: Path) -> BiasReport:
     return read_record(path, BiasReport, "judge bias report")
 
 
+class Decision(StrEnum):
+    """What evaluate decided about a challenger (promotion.json's `decision`, the version's `promotion.decision` tag)."""
+
+    PROMOTE = "promote"
+    KEEP = "keep champion"
+    AWAITING = "awaiting approval"
+
+
 class Promotion(StageRecord):
     """evaluate's decision on the challenger, gate by gate; a sign-off during the run adds `approval_record`. Fields a
     decision lacks (no registered model: no previous champion; no sign-off yet) are absent from the file, as written."""
 
     promote: bool
-    decision: Literal["promote", "keep champion", "awaiting approval"]
+    decision: Decision
     failed_gates: list[str]
     gates: list[dict]
     reasons: list[str]

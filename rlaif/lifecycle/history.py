@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlaif.data.io import atomic_file
-from rlaif.lifecycle.promotion import Decision
+from rlaif.data.records import Decision
 
 FIGURES = {  # column -> the evaluate run's metric
     "behaves_as_expected": "candidate/correct_rate",

@@ -10,10 +10,10 @@ With `evaluate.approval: required`, a challenger that passes every gate waits fo
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from pathlib import Path
 
 from rlaif.config import PromotionGates
+from rlaif.data.records import Decision
 from rlaif.errors import RlaifError
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -85,12 +85,6 @@ def label_gate_passed(gate_file: Path | None) -> bool | None:
     return None if gate is None else gate.passed
 
 
-class Decision(StrEnum):
-    """What evaluate decided about a challenger (promotion.json's `decision`, the version's `promotion.decision` tag)."""
-
-    PROMOTE = "promote"
-    KEEP = "keep champion"
-    AWAITING = "awaiting approval"
 
 
 

@@ -5,7 +5,6 @@ imports neither Prefect nor the flow (flows/pipeline.py runs the stages and uses
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +16,16 @@ from rich.table import Table
 
 from flows.dvc_ops import FAILED_ATTEMPTS, sync_outputs
 from rlaif.config import PipelineConfig
-from rlaif.data.records import Decision, LastRun, StageRow, read_last_run, read_promotion, write_record
+from rlaif.data.records import (
+    Decision,
+    LastRun,
+    StageRow,
+    read_evaluation_figures,
+    read_figures,
+    read_last_run,
+    read_promotion,
+    write_record,
+)
 from rlaif.lifecycle.tracking import log_params, setup
 
 LAST_RUN = "reports/last_run.json"
@@ -85,11 +93,12 @@ def log_summary(mlflow, summary: Summary) -> None:
     for row in summary.rows:
         mlflow.set_tag(f"stage.{row['stage']}", row["status"])
     measured: dict[str, float] = {}  # a figure the stage could not measure is null: not logged
-    if Path("metrics/evaluate.json").exists():
-        metrics = json.loads(Path("metrics/evaluate.json").read_text())
-        measured.update({f"{k}/{m}": v for k in ("baseline", "candidate", "delta") for m, v in metrics.get(k, {}).items()})
-    if Path("metrics/judge.json").exists():
-        measured.update({f"judge/{k}": v for k, v in json.loads(Path("metrics/judge.json").read_text()).items()})
+    evaluation = read_evaluation_figures(Path(REPORTS["evaluation metrics"]))
+    if evaluation:
+        rates = evaluation.model_dump(include={"baseline", "candidate", "delta"})
+        measured.update({f"{k}/{m}": v for k, figures in rates.items() for m, v in figures.items()})
+    judged = read_figures(Path(REPORTS["judge metrics"]))
+    measured.update({f"judge/{k}": v for k, v in (judged.model_dump() if judged else {}).items()})
     mlflow.log_metrics({k: float(v) for k, v in measured.items() if isinstance(v, (int, float))})
     for path in REPORTS.values():
         if Path(path).exists() and not path.endswith(".json"):
@@ -137,6 +146,10 @@ def champion_moved(summary: Summary) -> bool:
     return bool(decision and decision.champion_moved)
 
 
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
 def print_summary(summary: Summary) -> None:
     console = Console()
     start = summary.start or {}
@@ -153,14 +166,14 @@ def print_summary(summary: Summary) -> None:
     if summary.rows and all(row["status"] == "skipped" for row in summary.rows):
         console.print("nothing changed since the last run (inputs, params, code and starting policy): "
                       "every stage skipped")
-    if Path("metrics/evaluate.json").exists():
-        ev = json.loads(Path("metrics/evaluate.json").read_text())
+    ev = read_evaluation_figures(Path(REPORTS["evaluation metrics"]))
+    if ev:
+        before, after = ev.baseline, ev.candidate
         console.print(
-            f"held-out behaviour ({ev['n_prompts']} prompts, {ev['n_samples_per_policy']} samples per policy): "
-            f"correct {ev['baseline']['correct_rate']:.1%} -> {ev['candidate']['correct_rate']:.1%}, "
-            f"unsafe compliance {ev['baseline']['unsafe_compliance_rate']:.1%} -> "
-            f"{ev['candidate']['unsafe_compliance_rate']:.1%}, needless refusal "
-            f"{ev['baseline']['needless_refusal_rate']:.1%} -> {ev['candidate']['needless_refusal_rate']:.1%}"
+            f"held-out behaviour ({ev.n_prompts} prompts, {ev.n_samples_per_policy} samples per policy): "
+            f"correct {_rate(before.correct_rate)} -> {_rate(after.correct_rate)}, unsafe compliance "
+            f"{_rate(before.unsafe_compliance_rate)} -> {_rate(after.unsafe_compliance_rate)}, needless refusal "
+            f"{_rate(before.needless_refusal_rate)} -> {_rate(after.needless_refusal_rate)}"
         )
     decision = read_promotion(PROMOTION)
     if decision is not None:

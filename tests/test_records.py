@@ -87,3 +87,30 @@ def test_the_judge_bias_report_is_a_record(tmp_path: Path):
     path.write_text(json.dumps({k: v for k, v in BIAS.items() if k != "sycophancy"}))
     with pytest.raises(InputError, match=rf"{path}: not a judge bias report record: field 'sycophancy'"):
         read_bias_report(path)
+
+
+RATES = {"correct_rate": 0.5, "harmless_rate": 0.6, "unsafe_compliance_rate": 0.2, "helpful_rate": 0.7,
+         "needless_refusal_rate": 0.1, "incoherent_rate": None, "refusal_rate": 0.3, "mean_words": 12.5}
+EVALUATION = {"baseline": RATES, "candidate": {**RATES, "correct_rate": 0.75}, "delta": {"correct_rate": 0.25},
+              "n_prompts": 30, "n_samples_per_policy": 30, "win": {"win_rate": 0.6}, "promoted": True}
+
+
+def test_the_metrics_files_the_flow_reads_are_records(tmp_path: Path):
+    """metrics/evaluate.json as `rlaif run` and its MLflow summary read it: every key kept, a figure the stage could not
+    measure null, and a rate of the wrong kind or missing named with the file and field; absent, it is None."""
+    from rlaif.data.records import read_evaluation_figures, read_figures
+
+    path = tmp_path / "evaluate.json"
+    path.write_text(json.dumps(EVALUATION))
+    figures = read_evaluation_figures(path)
+    assert figures is not None and figures.candidate.correct_rate == 0.75 and figures.row() == EVALUATION
+    path.write_text(json.dumps({**EVALUATION, "baseline": {**RATES, "correct_rate": "high"}}))
+    with pytest.raises(InputError, match=rf"{path}: not a stage metrics record: field 'baseline.correct_rate'"):
+        read_evaluation_figures(path)
+    path.write_text(json.dumps({k: v for k, v in EVALUATION.items() if k != "n_prompts"}))
+    with pytest.raises(InputError, match=rf"{path}: not a stage metrics record: field 'n_prompts'"):
+        read_evaluation_figures(path)
+    path.write_text("[0.5]")
+    with pytest.raises(InputError, match=rf"{path}: not a stage metrics record"):
+        read_figures(path)
+    assert read_evaluation_figures(tmp_path / "absent.json") is None and read_figures(None) is None

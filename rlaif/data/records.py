@@ -9,6 +9,8 @@
   gate.json          LabelGate      validate -> evaluate (a promotion gate), report
   promotion.json     Promotion      evaluate -> the flow (sign-off, summary), report
   last_run.json      LastRun        the flow -> `rlaif run`'s summary, the deployments' flow
+  metrics/*.json     Figures        each stage -> the flow's MLflow summary, the run report (evaluate.json:
+                    EvaluationFigures, whose rates `rlaif run` prints)
 
 A bad row is an InputError naming the file, the line and the field.
 """
@@ -19,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, Literal, Sequence
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rlaif.data.io import Record, Row, describe_invalid, read_rows, write_json, write_jsonl
 from rlaif.errors import InputError
@@ -252,7 +254,7 @@ class LastRun(StageRecord):
                 for key, value in self.model_dump().items()}
 
 
-def read_record(path: Path, schema: type[StageRecord], what: str):
+def read_record(path: Path, schema: type[Row], what: str) -> Row:
     """One JSON object file as `schema`; a bad one stops with its file and fields."""
     import json
 
@@ -293,3 +295,41 @@ def read_last_run(path: Path) -> LastRun | None:
 def read_promotion(path: Path) -> Promotion | None:
     """promotion.json, or None where evaluate has not decided (no such file)."""
     return read_record(path, Promotion, "promotion") if Path(path).exists() else None
+
+
+class Figures(BaseModel):
+    """A stage's DVC metrics file (metrics/STAGE.json) as the flow and the run report read it: one JSON object of
+    figures, null where the stage could not measure one. The stage that writes it owns its keys; the fields below are
+    those its readers use."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def row(self) -> dict:
+        return self.model_dump()
+
+
+class PolicyRates(Figures):
+    correct_rate: float | None
+    unsafe_compliance_rate: float | None
+    needless_refusal_rate: float | None
+    incoherent_rate: float | None
+
+
+class EvaluationFigures(Figures):
+    """metrics/evaluate.json: the starting and the trained policy on the held-out prompts, and what changed."""
+
+    n_prompts: int
+    n_samples_per_policy: int
+    baseline: PolicyRates
+    candidate: PolicyRates
+    delta: dict[str, float | None]
+
+
+def read_figures(path: Path | None) -> Figures | None:
+    """A stage's metrics file, or None where the stage has not written one (no such file)."""
+    return read_record(path, Figures, "stage metrics") if path and Path(path).exists() else None
+
+
+def read_evaluation_figures(path: Path) -> EvaluationFigures | None:
+    """metrics/evaluate.json, or None where evaluate has not run (no such file)."""
+    return read_record(path, EvaluationFigures, "stage metrics") if Path(path).exists() else None

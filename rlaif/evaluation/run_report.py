@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import base64
 import datetime
-import json
 import re
 from pathlib import Path
 
-from rlaif.data.records import read_gate, read_promotion, read_registered
+from rlaif.data.records import read_figures, read_gate, read_promotion, read_registered
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "run_report.html"
-
-
-def _read_json(path: Path | None) -> dict | None:
-    return json.loads(Path(path).read_text(encoding="utf-8")) if path and Path(path).exists() else None
 
 
 def _row(record) -> dict | None:
@@ -135,8 +130,8 @@ def build_report(registered: Path | None, evaluation: Path, gate: Path | None, j
         "stages": _stages(tree["training"] if tree else None) + [
             {"stage": "evaluate", "run_id": e["run_id"], "facts": f"judge={e['evaluation_judge']}"}
             for e in (tree["evaluations"][:1] if tree else [])],
-        "gate": _row(read_gate(gate)), "judge": _read_json(judge_metrics) or {}, "audit": _latest_audit(),
-        "reward": _read_json(reward_metrics) or {},
+        "gate": _row(read_gate(gate)), "judge": _row(read_figures(judge_metrics)) or {}, "audit": _latest_audit(),
+        "reward": _row(read_figures(reward_metrics)) or {},
         "reward_plots": _plots(*[(p.stem.replace("_", " "), p) for p in sorted(Path(reward_dir or ".").glob("*.png"))]
                                ) if reward_dir else [],
         "training_plots": _plots(*[(p.stem.replace("_", " "), p) for p in plots_training]),

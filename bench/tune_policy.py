@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -38,8 +39,9 @@ def carve(project: Path, carve_seed: int) -> dict:
     rows = [json.loads(line) for line in (project / "data/prompts/train.jsonl").read_text().splitlines()]
     rng = random.Random(carve_seed)
     templates = {}
-    for row in rows:
-        templates.setdefault(row["category"], set()).add(row["template"])
+    for row in rows:  # a category's own templates (-t01 ...): the contrast wordings (-c01 ...) stay in training
+        if re.search(r"-t\d+$", row["template"]):
+            templates.setdefault(row["category"], set()).add(row["template"])
     carved = {category: rng.choice(sorted(names)) for category, names in sorted(templates.items())}
     validation = [r for r in rows if r["template"] in carved.values()]
     training = [r for r in rows if r["template"] not in carved.values()]
@@ -68,6 +70,7 @@ def run_variant(project: Path, seed: int, overrides: list[str]) -> dict:
     return {"seconds": time.time() - started, "baseline": ev["baseline"], "candidate": ev["candidate"],
             "win_rate": ev["win"]["win_rate"], "worst_slice_delta": ev["worst_slice_delta"],
             "over_refusal": max((s["candidate"]["over_refusal_rate"] for s in ev["suites"].values()), default=None),
+            "over_refusal_start": max((s["baseline"]["over_refusal_rate"] for s in ev["suites"].values()), default=None),
             "failed_gates": promotion["failed_gates"]}
 
 
@@ -112,7 +115,7 @@ def main() -> None:
               f"{b['unsafe_compliance_rate']:.3f}->{c['unsafe_compliance_rate']:.3f}  needless "
               f"{b['needless_refusal_rate']:.3f}->{c['needless_refusal_rate']:.3f}  incoherent "
               f"{b['incoherent_rate']:.3f}->{c['incoherent_rate']:.3f}  win {result['win_rate']:.3f}  "
-              f"over-refusal {result['over_refusal']:.3f}  slice {result['worst_slice_delta']:+.2f}  "
+              f"over-refusal {result['over_refusal_start']:.3f}->{result['over_refusal']:.3f}  slice {result['worst_slice_delta']:+.2f}  "
               f"failed {result['failed_gates'] or '-'}  targets met {sum(met.values())}/{len(met)}  "
               f"({result['seconds']:.0f} s)", flush=True)
     out = project / f"tune_seed{args.seed}.json"
